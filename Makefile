@@ -1,0 +1,49 @@
+# tabstream: every install step lives here or in scripts/, so a fresh machine needs only `make test`.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# A CPU build of torch shipped on the machine (if any) is installed first, so pip does not fetch the CUDA one.
+TORCH_WHEEL ?= $(firstword $(wildcard /opt/wheels/torch-*.whl))
+KAFKA_PORT ?= 9092
+export KAFKA_PORT
+
+.PHONY: venv quickstart test test-fast bench lint kafka-install kafka-start kafka-stop clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip wheel
+	$(if $(TORCH_WHEEL),$(PY) -m pip install --quiet "$(TORCH_WHEEL)",)
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+quickstart: venv
+	$(VENV)/bin/tabstream quickstart
+
+kafka-install:
+	scripts/kafka.sh install
+
+kafka-start: kafka-install
+	scripts/kafka.sh start
+
+kafka-stop:
+	scripts/kafka.sh stop
+
+test: venv kafka-install
+	scripts/with-kafka.sh $(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: venv
+	$(PY) -m pytest -m "not kafka and not slow and not browser" $(PYTEST_ARGS)
+
+bench: venv kafka-install
+	scripts/with-kafka.sh $(PY) -m benchmarks
+
+lint: venv
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/mypy
+
+clean:
+	rm -rf $(VENV) .kafka build dist src/*.egg-info

@@ -1,0 +1,3 @@
+"""tabstream: event-driven tabular AutoML training service."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,199 @@
+"""The EventLog port: a partitioned, durable, replayable log with consumer groups.
+
+Values are opaque bytes (the envelope codec lives in ``tabstream.schemas``). Two backends
+implement it with the same semantics and pass one contract suite (``tests/contracts``):
+``embedded`` (SQLite WAL, one process) and ``kafka`` (aiokafka, real brokers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+Headers = tuple[tuple[str, bytes], ...]
+
+
+@dataclass(frozen=True, order=True)
+class TopicPartition:
+    """One partition of one topic."""
+
+    topic: str
+    partition: int
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a published record landed."""
+
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class Record:
+    """A record read from the log."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    value: bytes
+    headers: Headers = ()
+    timestamp_ms: int = 0
+
+    @property
+    def tp(self) -> TopicPartition:
+        return TopicPartition(self.topic, self.partition)
+
+    def header(self, name: str) -> bytes | None:
+        """The first header called ``name``, or None."""
+        return next((v for k, v in self.headers if k == name), None)
+
+
+@dataclass(frozen=True)
+class OutgoingRecord:
+    """A record to publish."""
+
+    topic: str
+    key: str
+    value: bytes
+    headers: Headers = field(default=())
+
+
+class BusUnavailable(RuntimeError):
+    """The log could not acknowledge in time (broker down, timeout)."""
+
+
+@runtime_checkable
+class Transaction(Protocol):
+    """Records and an offset commit that become visible together or not at all."""
+
+    async def publish(self, record: OutgoingRecord) -> None:
+        """Stage a record; invisible to ``read_committed`` readers until the transaction commits."""
+        ...
+
+    def commit_offsets(self, offsets: Mapping[TopicPartition, int]) -> None:
+        """Stage the group's next offsets (last processed + 1) to commit with the records."""
+        ...
+
+
+@runtime_checkable
+class GroupConsumer(Protocol):
+    """A member of a consumer group.
+
+    Partitions of the subscribed topics are split between the group's live members. Delivery
+    starts at the group's committed offset (or the earliest record when none), and only the
+    committed offset survives a restart: anything delivered but not committed is redelivered.
+    A paused member keeps its partitions (it stays in the group) but receives nothing from them.
+    """
+
+    async def start(self) -> None:
+        """Join the group."""
+        ...
+
+    async def stop(self) -> None:
+        """Leave the group (uncommitted positions are forgotten)."""
+        ...
+
+    async def poll(self, timeout_ms: int = 1000, max_records: int = 500) -> list[Record]:
+        """Records from assigned, non-paused partitions, in order per partition; [] on timeout.
+
+        Callers keep calling it (even while paused) to stay a live member of the group.
+        """
+        ...
+
+    async def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
+        """Commit the group's next offsets (last processed + 1) durably."""
+        ...
+
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]:
+        """Publish records and commit this group's offsets atomically (consume-transform-produce).
+
+        Leaving the block normally commits both; an exception aborts both.
+        """
+        ...
+
+    def assignment(self) -> frozenset[TopicPartition]:
+        """Partitions currently assigned to this member."""
+        ...
+
+    def pause(self, *partitions: TopicPartition) -> None:
+        """Stop delivering from these partitions without leaving the group."""
+        ...
+
+    def resume(self, *partitions: TopicPartition) -> None:
+        """Deliver again from these partitions, from where delivery stopped."""
+        ...
+
+    async def seek_to_committed(self, *partitions: TopicPartition) -> None:
+        """Rewind delivery to the group's committed offset (e.g. after a failed attempt)."""
+        ...
+
+
+@runtime_checkable
+class EventLog(Protocol):
+    """A durable, partitioned log: publish with a durable ack, consume in groups, replay.
+
+    Ordering is guaranteed per partition; a key always maps to the same partition
+    (murmur2, as Kafka's default partitioner), so ordering holds per key.
+    """
+
+    async def start(self) -> None:
+        """Connect (Kafka) or open the file (embedded)."""
+        ...
+
+    async def close(self) -> None:
+        """Flush and release everything."""
+        ...
+
+    async def create_topics(self, topics: Mapping[str, int]) -> None:
+        """Create topics with the given partition counts; existing topics are left alone."""
+        ...
+
+    async def partitions(self, topic: str) -> int:
+        """The number of partitions of ``topic``."""
+        ...
+
+    async def publish(self, record: OutgoingRecord) -> Position:
+        """Append a record; returns once it is durably acknowledged (acks=all).
+
+        Raises ``BusUnavailable`` when no ack arrives within the configured timeout.
+        """
+        ...
+
+    def consumer(
+        self,
+        group: str,
+        topics: Sequence[str],
+        *,
+        instance_id: str | None = None,
+        max_poll_interval_ms: int = 300_000,
+        session_timeout_ms: int = 10_000,
+    ) -> GroupConsumer:
+        """A (not yet started) member of ``group`` subscribed to ``topics``.
+
+        ``instance_id`` makes the membership static and names the transactional producer
+        that fences a restarted zombie of the same member.
+        """
+        ...
+
+    def read(
+        self,
+        topic: str,
+        *,
+        partitions: Sequence[int] | None = None,
+        from_offset: int = 0,
+        to_end: bool = True,
+    ) -> AsyncIterator[Record]:
+        """Replay committed records of ``topic`` from ``from_offset`` in each partition.
+
+        Records come partition by partition, in offset order. With ``to_end`` the iterator stops
+        at the end offsets seen when it began; otherwise it follows the log forever.
+        """
+        ...
+
+    async def end_offsets(self, topic: str) -> dict[int, int]:
+        """The next offset to be written, per partition (committed records only)."""
+        ...
