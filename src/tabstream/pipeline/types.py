@@ -1,0 +1,115 @@
+"""Shared pipeline types: how data, predictions, families and fitted models meet.
+
+Conventions
+- Labels are encoded: classification -> int64 codes 0..K-1 in the order of ``ProblemSpec.classes``;
+  regression -> float64.
+- A model's *raw prediction* is ``np.ndarray``: shape (n, K) class probabilities for
+  classification (K = 2 for binclass as well), shape (n,) values for regression. Metrics,
+  ensembles and distillation all work on raw predictions.
+- Features reach a family already preprocessed (``FeatureMatrix``), by the preprocessing kind the
+  family asks for; preprocessing is fitted inside each fold only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import optuna
+
+TaskKind = Literal["regression", "binclass", "multiclass"]
+PreprocessingKind = Literal["tree", "nn"]
+Device = str  # "cpu" or "cuda" (the child process sees only its pinned GPU as cuda:0)
+
+
+@dataclass(frozen=True)
+class ProblemSpec:
+    """What is being learned: tabular task kind, label name and classes (None for regression)."""
+
+    kind: TaskKind
+    label: str
+    classes: tuple[Any, ...] | None = None
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes) if self.classes is not None else 0
+
+    @property
+    def is_classification(self) -> bool:
+        return self.kind != "regression"
+
+
+@dataclass(frozen=True)
+class FeatureMatrix:
+    """Preprocessed features: a float32 matrix plus which columns are categorical codes."""
+
+    values: np.ndarray  # (n, d) float32; NaN = missing (tree kind only)
+    names: tuple[str, ...]
+    categorical: tuple[bool, ...]  # per column: an ordinal category code (tree kind)
+    cardinalities: tuple[int, ...] = field(default=())  # per categorical column, in order
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.values.shape[0])
+
+
+class FittedModel(Protocol):
+    """A trained model of one family on one preprocessed training set."""
+
+    family: str
+
+    def predict_raw(self, X: FeatureMatrix) -> np.ndarray:
+        """Raw predictions (probabilities (n, K) or values (n,)), see module docstring."""
+        ...
+
+    def to_files(self) -> dict[str, bytes]:
+        """The model in safe formats (xgboost UBJ/JSON, safetensors, JSON); never pickle."""
+        ...
+
+
+class Family(Protocol):
+    """One model family: search space, defaults, device support, fit, and safe load."""
+
+    name: str
+    preprocessing: PreprocessingKind
+
+    def available(self) -> str | None:
+        """None when usable here, else a clear reason (e.g. missing tabicl checkpoint)."""
+        ...
+
+    def supports(self, spec: ProblemSpec, device: Device) -> bool:
+        """Whether this family can train ``spec`` on ``device``."""
+        ...
+
+    def default_params(self, spec: ProblemSpec) -> dict[str, Any]:
+        """Sensible defaults (used for trial 0 and the fixed-budget baseline)."""
+        ...
+
+    def suggest(self, trial: optuna.Trial, spec: ProblemSpec) -> dict[str, Any]:
+        """Sample one configuration from the family's search space."""
+        ...
+
+    def fit(
+        self,
+        X: FeatureMatrix,
+        y: np.ndarray,
+        X_val: FeatureMatrix | None,
+        y_val: np.ndarray | None,
+        params: Mapping[str, Any],
+        spec: ProblemSpec,
+        device: Device,
+        seed: int,
+    ) -> FittedModel:
+        """Train; uses (X_val, y_val) for early stopping when given."""
+        ...
+
+    def load(self, files: Mapping[str, bytes], spec: ProblemSpec) -> FittedModel:
+        """Rebuild a model from ``FittedModel.to_files()`` output."""
+        ...
+
+
+Emit = Callable[[Any], None]
+"""Callback receiving event payload models from ``tabstream.schemas.events`` (the worker wraps
+them into envelopes)."""
