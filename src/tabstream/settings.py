@@ -1,0 +1,153 @@
+"""Settings: one pydantic-settings class per service, env prefix ``TABSTREAM_``.
+
+Each service fails fast on a bad or placeholder secret; nothing here reads files or opens
+connections except ``load_or_create_secret`` (called by the composition root).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = frozenset(
+    {
+        "",
+        "changeme",
+        "change-me",
+        "change_me",
+        "secret",
+        "password",
+        "placeholder",
+        "xxx",
+        "your-secret-key",
+        "please-change-me",
+        "dev",
+        "test",
+        "insecure",
+    }
+)
+MIN_SECRET_LENGTH = 32
+
+
+def check_secret(value: str, field: str) -> str:
+    """Refuse placeholders and short secrets, naming the setting."""
+    if value.strip().lower() in PLACEHOLDER_SECRETS or "change" in value.lower():
+        raise ValueError(
+            f"{field} is a placeholder; set a random value of ≥ {MIN_SECRET_LENGTH} chars"
+        )
+    if len(value) < MIN_SECRET_LENGTH:
+        raise ValueError(f"{field} must be at least {MIN_SECRET_LENGTH} characters long")
+    return value
+
+
+@dataclass(frozen=True)
+class BusConfig:
+    """Which EventLog backend to use: ``embedded`` or ``kafka`` with a bootstrap list."""
+
+    kind: Literal["embedded", "kafka"]
+    bootstrap: str = ""
+
+
+def parse_bus(value: str) -> BusConfig:
+    """``embedded`` or ``kafka://host:port[,host:port]`` -> BusConfig (clear error otherwise)."""
+    if value == "embedded":
+        return BusConfig("embedded")
+    if value.startswith("kafka://") and len(value) > len("kafka://"):
+        return BusConfig("kafka", value.removeprefix("kafka://").rstrip("/"))
+    raise ValueError(f"TABSTREAM_BUS must be 'embedded' or 'kafka://host:port', got {value!r}")
+
+
+class CommonSettings(BaseSettings):
+    """What every service shares: the bus, the data directory, artifacts and logging."""
+
+    model_config = SettingsConfigDict(env_prefix="TABSTREAM_", extra="ignore", frozen=True)
+
+    bus: str = "embedded"
+    data_dir: Path = Path(".tabstream")
+    artifacts_uri: str | None = None
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: str = "INFO"
+    instance_id: str | None = None
+
+    @field_validator("bus")
+    @classmethod
+    def _valid_bus(cls, value: str) -> str:
+        parse_bus(value)
+        return value
+
+    @property
+    def bus_config(self) -> BusConfig:
+        return parse_bus(self.bus)
+
+    @property
+    def artifact_root(self) -> str:
+        """The artifact store URI (default: ``<data_dir>/artifacts`` on local disk)."""
+        return self.artifacts_uri or (self.data_dir.resolve() / "artifacts").as_uri()
+
+    @property
+    def embedded_log_path(self) -> Path:
+        return self.data_dir / "log.sqlite"
+
+
+class ApiSettings(CommonSettings):
+    """The REST API (and the projection it hosts)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    api_tokens: str | None = None
+    secret_key: SecretStr | None = None
+    access_token_ttl_s: int = Field(default=900, ge=10)
+    max_upload_mb: int = Field(default=512, ge=1)
+    max_columns: int = Field(default=2000, ge=1)
+    import_root: Path | None = None
+    pools: str = "cpu"
+    submit_timeout_s: float = Field(default=5.0, gt=0)
+
+    @field_validator("secret_key")
+    @classmethod
+    def _real_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_secret(value.get_secret_value(), "TABSTREAM_SECRET_KEY")
+        return value
+
+
+class WorkerSettings(CommonSettings):
+    """A worker process: one pool, one GPU or N CPU slots."""
+
+    pool: str = "cpu"
+    gpu: int | None = None
+    slots: int = Field(default=1, ge=1, le=64)
+    max_attempts: int = Field(default=3, ge=1)
+    job_timeout_s: float | None = Field(default=None, gt=0)
+    tabicl_checkpoint: Path | None = None
+    secret_key: SecretStr | None = None
+
+    @field_validator("secret_key")
+    @classmethod
+    def _real_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_secret(value.get_secret_value(), "TABSTREAM_SECRET_KEY")
+        return value
+
+
+class ProjectionSettings(CommonSettings):
+    """A standalone projection process."""
+
+
+def load_or_create_secret(data_dir: Path, name: str = "secret.key") -> str:
+    """Read a server secret from ``data_dir`` or create one (mode 0600) on first use."""
+    path = data_dir / name
+    if path.exists():
+        return check_secret(path.read_text().strip(), str(path))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(value)
+    return value

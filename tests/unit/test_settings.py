@@ -1,0 +1,62 @@
+"""Settings: env prefix, bus parsing, placeholder secrets refused, secret file creation."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from tabstream.settings import (
+    ApiSettings,
+    CommonSettings,
+    WorkerSettings,
+    load_or_create_secret,
+    parse_bus,
+)
+
+REAL_SECRET = "k" * 20 + "Zq9-real-random-value"
+
+
+def test_env_prefix_and_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("TABSTREAM_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("TABSTREAM_BUS", "kafka://127.0.0.1:9092")
+    settings = CommonSettings()
+    assert settings.data_dir == tmp_path
+    assert settings.bus_config.kind == "kafka"
+    assert settings.bus_config.bootstrap == "127.0.0.1:9092"
+    assert settings.artifact_root == (tmp_path.resolve() / "artifacts").as_uri()
+
+
+@pytest.mark.parametrize("bus", ["kafka://", "redis://x", "embeded", ""])
+def test_bad_bus_is_refused_with_the_setting_named(bus: str) -> None:
+    with pytest.raises(ValueError, match="TABSTREAM_BUS"):
+        parse_bus(bus)
+    with pytest.raises(ValidationError, match="TABSTREAM_BUS"):
+        CommonSettings(bus=bus)
+
+
+@pytest.mark.parametrize(
+    "secret", ["changeme", "secret", "please-change-me-now-" + "x" * 20, "short"]
+)
+def test_placeholder_or_short_secret_is_refused(secret: str) -> None:
+    with pytest.raises(ValidationError, match="TABSTREAM_SECRET_KEY"):
+        ApiSettings(secret_key=secret)
+    with pytest.raises(ValidationError, match="TABSTREAM_SECRET_KEY"):
+        WorkerSettings(secret_key=secret)
+
+
+def test_real_secret_is_accepted_and_hidden() -> None:
+    settings = ApiSettings(secret_key=REAL_SECRET)
+    assert settings.secret_key is not None
+    assert settings.secret_key.get_secret_value() == REAL_SECRET
+    assert REAL_SECRET not in repr(settings)
+
+
+def test_secret_file_is_created_private_and_reused(tmp_path: Path) -> None:
+    first = load_or_create_secret(tmp_path)
+    path = tmp_path / "secret.key"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert load_or_create_secret(tmp_path) == first
+    assert len(first) >= 32
