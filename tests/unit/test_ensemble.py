@@ -1,0 +1,54 @@
+"""Caruana ensemble selection."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tabstream.pipeline.ensemble import caruana
+
+
+def _logloss(y: np.ndarray, p: np.ndarray) -> float:
+    p = np.clip(p, 1e-12, 1.0)
+    return float(-np.log(p[np.arange(len(y)), y]).mean())
+
+
+def _mse(y: np.ndarray, p: np.ndarray) -> float:
+    return float(((y - p) ** 2).mean())
+
+
+def _noisy_probas(rng: np.random.Generator, y: np.ndarray, k: int, noise: float) -> np.ndarray:
+    logits = np.eye(k)[y] * 2 + rng.normal(scale=noise, size=(len(y), k))
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_never_worse_than_best_single_and_weights_sum_to_one(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, size=200)
+    cands = [_noisy_probas(rng, y, 3, noise) for noise in (1.0, 1.5, 2.0, 3.0, 5.0)]
+    sel = caruana(cands, y, _logloss, init_size=3, n_iterations=20)
+    best_single = min(_logloss(y, c) for c in cands)
+    assert sel.loss <= best_single + 1e-12
+    assert sel.weights.sum() == pytest.approx(1.0)
+    ens = sum(w * c for w, c in zip(sel.weights, cands, strict=True))
+    assert _logloss(y, ens) == pytest.approx(sel.loss)
+
+
+def test_replacement_picks_a_candidate_several_times() -> None:
+    y = np.zeros(50)
+    good, bias_up, bias_down = np.full(50, 0.1), np.full(50, 1.0), np.full(50, -3.0)
+    sel = caruana([good, bias_up, bias_down], y, _mse, init_size=1, n_iterations=10)
+    assert sel.counts.max() > 1
+    assert sel.loss <= _mse(y, good)
+
+
+def test_single_bad_init_does_not_hurt_and_is_deterministic() -> None:
+    y = np.zeros(10)
+    cands = [np.full(10, 0.0), np.full(10, 5.0), np.full(10, 5.0)]
+    a = caruana(cands, y, _mse, init_size=3, n_iterations=5)
+    b = caruana(cands, y, _mse, init_size=3, n_iterations=5)
+    assert a.loss == 0.0
+    assert a.members == [0]
+    assert np.array_equal(a.counts, b.counts)
