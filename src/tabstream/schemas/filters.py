@@ -1,0 +1,102 @@
+"""Filter grammar: `Comparison | BoolExpr | Not`, a discriminated union on `kind`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, StringConstraints, model_validator
+
+from tabstream.schemas._base import Frozen
+
+MAX_FILTER_DEPTH = 32
+Scalar = bool | int | float | str
+CmpOp = Literal["eq", "ne", "lt", "le", "gt", "ge", "in", "not_in", "is_null", "is_not_null"]
+LIST_OPS = frozenset({"in", "not_in"})
+NULL_OPS = frozenset({"is_null", "is_not_null"})
+
+
+class Comparison(Frozen):
+    """A single column comparison, e.g. col("ts") >= "2024-01-01"."""
+
+    kind: Literal["cmp"] = "cmp"
+    col: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    op: CmpOp = "eq"
+    value: Scalar | list[Scalar] | None = None
+
+    @model_validator(mode="after")
+    def _value_fits_op(self) -> Comparison:
+        if self.op in LIST_OPS:
+            if not isinstance(self.value, list) or not self.value:
+                raise ValueError(f"op {self.op!r} needs value to be a non-empty list")
+        elif self.op in NULL_OPS:
+            if self.value is not None:
+                raise ValueError(f"op {self.op!r} takes no value")
+        elif self.value is None or isinstance(self.value, list):
+            raise ValueError(f"op {self.op!r} needs a single scalar value")
+        return self
+
+
+class BoolExpr(Frozen):
+    """`and` / `or` over two or more filters."""
+
+    kind: Literal["bool"] = "bool"
+    op: Literal["and", "or"]
+    args: list[Filter] = Field(min_length=2, max_length=1000)
+
+
+class Not(Frozen):
+    """Negation of a filter."""
+
+    kind: Literal["not"] = "not"
+    arg: Filter
+
+
+Filter = Annotated[Comparison | BoolExpr | Not, Field(discriminator="kind")]
+BoolExpr.model_rebuild()
+Not.model_rebuild()
+
+
+def raw_filter_depth(raw: Any) -> int:
+    """Nesting depth of a raw (dict) or validated filter, computed without recursion."""
+    depth, stack = 0, [(raw, 1)]
+    while stack:
+        node, level = stack.pop()
+        depth = max(depth, level)
+        children = _children(node)
+        stack.extend((c, level + 1) for c in children)
+        if level > MAX_FILTER_DEPTH + 1:
+            break
+    return depth
+
+
+def _children(node: Any) -> list[Any]:
+    if isinstance(node, dict):
+        args, arg = node.get("args"), node.get("arg")
+    else:
+        args, arg = getattr(node, "args", None), getattr(node, "arg", None)
+    kids = list(args) if isinstance(args, list) else []
+    if arg is not None:
+        kids.append(arg)
+    return kids
+
+
+def check_filter_depth(raw: Any) -> Any:
+    """Reject filters nested deeper than MAX_FILTER_DEPTH before validating them."""
+    if raw is not None and raw_filter_depth(raw) > MAX_FILTER_DEPTH:
+        raise ValueError(f"filter is nested deeper than the maximum depth {MAX_FILTER_DEPTH}")
+    return raw
+
+
+def filter_columns(f: Filter) -> set[str]:
+    """Every column a filter reads."""
+    cols: set[str] = set()
+    stack: list[Filter] = [f]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Comparison):
+            cols.add(node.col)
+        elif isinstance(node, BoolExpr):
+            stack.extend(node.args)
+        else:
+            stack.append(node.arg)
+    return cols
