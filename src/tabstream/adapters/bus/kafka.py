@@ -1,0 +1,244 @@
+"""The Kafka EventLog on aiokafka: idempotent acks=all producer, read_committed consumers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import TopicPartition as KafkaTP
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError
+
+from tabstream.adapters.bus.kafka_group import KafkaGroupConsumer, bounded, to_record, unavailable
+from tabstream.adapters.bus.port import BusUnavailable, OutgoingRecord, Position, Record
+
+_TOPIC_EXISTS = 36
+
+
+class KafkaEventLog:
+    """EventLog on Apache Kafka; every component connects lazily and reconnects after a failure."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        *,
+        client_id: str = "tabstream",
+        request_timeout_ms: int = 5000,
+        transactional_prefix: str = "tabstream",
+        replication_factor: int = 1,
+        linger_ms: int = 5,
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.client_id = client_id
+        self.request_timeout_ms = request_timeout_ms
+        self.transactional_prefix = transactional_prefix
+        self._replication = replication_factor
+        self._linger_ms = linger_ms
+        self._timeout_s = request_timeout_ms / 1000 + 0.5
+        self._producer: Any = None
+        self._admin: Any = None
+        self._probe: Any = None
+        self._lock = asyncio.Lock()
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """Connection settings shared by every client this log creates."""
+        return {
+            "bootstrap_servers": self.bootstrap,
+            "client_id": self.client_id,
+            "request_timeout_ms": self.request_timeout_ms,
+        }
+
+    def producer_kwargs(self) -> dict[str, Any]:
+        """Producer settings: idempotent, acks=all, short linger so concurrent sends batch."""
+        return {
+            **self.client_kwargs(),
+            "enable_idempotence": True,
+            "acks": "all",
+            "linger_ms": self._linger_ms,
+        }
+
+    async def start(self) -> None:
+        """Connect the producer; ``BusUnavailable`` when no broker answers in time."""
+        await self._ensure_producer()
+
+    async def close(self) -> None:
+        """Flush and stop every client."""
+        producer, admin, probe = self._producer, self._admin, self._probe
+        self._producer = self._admin = self._probe = None
+        for client in (producer, probe):
+            if client is not None:
+                await client.stop()
+        if admin is not None:
+            await admin.close()
+
+    async def create_topics(self, topics: Mapping[str, int]) -> None:
+        """Create missing topics and wait until their metadata is visible."""
+        admin = await self._ensure_admin()
+        new = [NewTopic(t, int(n), self._replication) for t, n in topics.items()]
+        response = await bounded("create_topics", self._timeout_s, lambda: admin.create_topics(new))
+        for topic, code, *rest in response.topic_errors:
+            if code not in (0, _TOPIC_EXISTS):
+                raise KafkaError(f"create topic {topic}: error {code} {rest}")
+        for topic in topics:
+            await self._wait_for_topic(topic)
+
+    async def partitions(self, topic: str) -> int:
+        """Partition count of ``topic``; KeyError when it does not exist (no auto-create)."""
+        admin = await self._ensure_admin()
+        described = await bounded("metadata", self._timeout_s, lambda: admin.describe_topics())
+        for meta in described:
+            if meta["topic"] == topic and meta["error_code"] == 0 and meta["partitions"]:
+                return len(meta["partitions"])
+        raise KeyError(topic)
+
+    async def publish(self, record: OutgoingRecord) -> Position:
+        """Send with acks=all and wait for the ack; ``BusUnavailable`` after the timeout."""
+        producer = self._producer or await self._ensure_producer()
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                future = await producer.send(
+                    record.topic,
+                    record.value,
+                    key=record.key.encode(),
+                    headers=list(record.headers) or None,
+                )
+                meta = await future
+        except (TimeoutError, KafkaError) as exc:
+            if unavailable(exc):
+                raise BusUnavailable(f"kafka: publish to {record.topic} failed: {exc!r}") from exc
+            raise
+        return Position(meta.partition, meta.offset)
+
+    def consumer(
+        self,
+        group: str,
+        topics: Sequence[str],
+        *,
+        instance_id: str | None = None,
+        max_poll_interval_ms: int = 300_000,
+        session_timeout_ms: int = 10_000,
+    ) -> KafkaGroupConsumer:
+        """A group member with manual commits, read_committed and static membership if named."""
+        return KafkaGroupConsumer(
+            self,
+            group,
+            tuple(topics),
+            instance_id=instance_id,
+            max_poll_interval_ms=max_poll_interval_ms,
+            session_timeout_ms=session_timeout_ms,
+        )
+
+    async def read(
+        self,
+        topic: str,
+        *,
+        partitions: Sequence[int] | None = None,
+        from_offset: int = 0,
+        to_end: bool = True,
+    ) -> AsyncIterator[Record]:
+        """Replay committed records with a group-less read_committed consumer (see the port)."""
+        parts = list(partitions) if partitions is not None else range(await self.partitions(topic))
+        tps = [KafkaTP(topic, p) for p in parts]
+        consumer = self._reader()
+        await bounded("reader start", self._timeout_s, consumer.start)
+        try:
+            if to_end:
+                ends = await bounded(
+                    "end_offsets", self._timeout_s, lambda: consumer.end_offsets(tps)
+                )
+                for tp in tps:
+                    async for record in _read_partition(consumer, tp, from_offset, ends[tp]):
+                        yield record
+            else:
+                async for record in _follow(consumer, tps, from_offset):
+                    yield record
+        finally:
+            await consumer.stop()
+
+    async def end_offsets(self, topic: str) -> dict[int, int]:
+        """Last stable offset per partition (read_committed), i.e. the next committed offset."""
+        tps = [KafkaTP(topic, p) for p in range(await self.partitions(topic))]
+        probe = self._probe
+        if probe is None:
+            probe = self._reader()
+            await bounded("probe start", self._timeout_s, probe.start)
+            self._probe = probe
+        ends = await bounded("end_offsets", self._timeout_s, lambda: probe.end_offsets(tps))
+        return {tp.partition: int(o) for tp, o in ends.items()}
+
+    def _reader(self) -> Any:
+        return AIOKafkaConsumer(
+            **self.client_kwargs(),
+            group_id=None,
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+            auto_offset_reset="earliest",
+        )
+
+    async def _ensure_producer(self) -> Any:
+        async with self._lock:
+            if self._producer is None:
+                producer = AIOKafkaProducer(**self.producer_kwargs())
+                await _start_or_stop(producer, self._timeout_s)
+                self._producer = producer
+            return self._producer
+
+    async def _ensure_admin(self) -> Any:
+        async with self._lock:
+            if self._admin is None:
+                admin = AIOKafkaAdminClient(**self.client_kwargs())
+                try:
+                    await bounded("admin start", self._timeout_s, admin.start)
+                except BaseException:
+                    await admin.close()
+                    raise
+                self._admin = admin
+            return self._admin
+
+    async def _wait_for_topic(self, topic: str) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeout_s
+        while True:
+            try:
+                await self.partitions(topic)
+                return
+            except KeyError:
+                if loop.time() > deadline:
+                    raise BusUnavailable(f"kafka: topic {topic} not visible in time") from None
+                await asyncio.sleep(0.05)
+
+
+async def _start_or_stop(client: Any, timeout_s: float) -> None:
+    try:
+        await bounded("connect", timeout_s, client.start)
+    except BaseException:
+        await client.stop()
+        raise
+
+
+async def _read_partition(
+    consumer: Any, tp: KafkaTP, start: int, end: int
+) -> AsyncIterator[Record]:
+    if start >= end:
+        return
+    consumer.assign([tp])
+    consumer.seek(tp, start)
+    while await consumer.position(tp) < end:
+        batch = await consumer.getmany(tp, timeout_ms=1000, max_records=10_000)
+        for message in batch.get(tp, ()):
+            if message.offset >= end:
+                return
+            yield to_record(message)
+
+
+async def _follow(consumer: Any, tps: list[KafkaTP], start: int) -> AsyncIterator[Record]:
+    consumer.assign(tps)
+    for tp in tps:
+        consumer.seek(tp, start)
+    while True:
+        batches = await consumer.getmany(timeout_ms=1000, max_records=10_000)
+        for messages in batches.values():
+            for message in messages:
+                yield to_record(message)

@@ -1,0 +1,48 @@
+"""The EventLog contract fixture: one suite, run against every backend."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tabstream.adapters.bus.embedded import EmbeddedEventLog
+from tabstream.adapters.bus.kafka import KafkaEventLog
+from tabstream.adapters.bus.port import EventLog
+
+
+@dataclass
+class Backend:
+    """Opens fresh, started instances of one backend on the same storage (a restart)."""
+
+    name: str
+    make: Callable[[], EventLog]
+    opened: list[EventLog] = field(default_factory=list)
+
+    async def open(self) -> EventLog:
+        """A new started instance; the fixture closes it at teardown."""
+        log = self.make()
+        await log.start()
+        self.opened.append(log)
+        return log
+
+    async def restart(self, log: EventLog) -> EventLog:
+        """Close ``log`` and open a fresh instance on the same storage."""
+        await log.close()
+        return await self.open()
+
+
+@pytest.fixture(params=["embedded", pytest.param("kafka", marks=pytest.mark.kafka)])
+async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
+    """A factory for the parametrised backend."""
+    if request.param == "kafka":
+        bootstrap: str = request.getfixturevalue("kafka_bootstrap")
+        make: Callable[[], EventLog] = lambda: KafkaEventLog(bootstrap)  # noqa: E731
+    else:
+        make = lambda: EmbeddedEventLog(tmp_path / "log.db")  # noqa: E731
+    opened = Backend(request.param, make)
+    yield opened
+    for log in opened.opened:
+        await log.close()

@@ -1,0 +1,243 @@
+"""EventLog contract: every backend must pass this suite unchanged."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from tabstream.adapters.bus.partitioner import partition_for
+from tabstream.adapters.bus.port import (
+    EventLog,
+    GroupConsumer,
+    OutgoingRecord,
+    Record,
+    TopicPartition,
+)
+from tests.contracts.conftest import Backend
+
+SESSION_MS = 6000
+
+
+class Boom(Exception):
+    pass
+
+
+def out(topic: str, key: str, value: str) -> OutgoingRecord:
+    return OutgoingRecord(topic, key, value.encode(), headers=(("type", b"Test"),))
+
+
+async def member(log: EventLog, group: str, *topics: str, **kw: int) -> GroupConsumer:
+    consumer = log.consumer(group, topics, session_timeout_ms=SESSION_MS, **kw)
+    await consumer.start()
+    return consumer
+
+
+async def drain(consumer: GroupConsumer, n: int, timeout_s: float = 20.0) -> list[Record]:
+    """Poll until ``n`` records arrived (or the timeout), then briefly for any extra."""
+    got: list[Record] = []
+    deadline = time.monotonic() + timeout_s
+    while len(got) < n and time.monotonic() < deadline:
+        got += await consumer.poll(timeout_ms=200)
+    got += await consumer.poll(timeout_ms=200)
+    return got
+
+
+async def until_assigned(
+    *consumers: GroupConsumer, partitions: int, timeout_s: float = 20.0
+) -> None:
+    """Poll (an empty topic) until the consumers hold disjoint assignments covering everything."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        sets = [c.assignment() for c in consumers]
+        if all(sets) and sum(map(len, sets)) == partitions == len(frozenset().union(*sets)):
+            return
+        assert not any(await asyncio.gather(*(c.poll(timeout_ms=100) for c in consumers)))
+    raise AssertionError(f"no stable assignment: {[c.assignment() for c in consumers]}")
+
+
+async def read_all(log: EventLog, topic: str, **kw: int) -> list[Record]:
+    return [r async for r in log.read(topic, **kw)]
+
+
+async def test_ordering_per_key(backend: Backend, unique_name: str) -> None:
+    log = await backend.open()
+    await log.create_topics({unique_name: 4})
+    sent = [out(unique_name, f"k{i % 20}", f"{i // 20}") for i in range(500)]
+    positions = await asyncio.gather(*(log.publish(r) for r in sent))
+    by_key: dict[str, list[int]] = {}
+    for record in await read_all(log, unique_name):
+        assert record.key is not None
+        by_key.setdefault(record.key, []).append(int(record.value))
+        assert record.header("type") == b"Test"
+    assert by_key == {f"k{k}": list(range(25)) for k in range(20)}
+    for key in by_key:
+        offsets = [p.offset for r, p in zip(sent, positions, strict=True) if r.key == key]
+        assert offsets == sorted(offsets)
+
+
+async def test_keys_spread_over_partitions_like_kafka(backend: Backend, unique_name: str) -> None:
+    log = await backend.open()
+    await log.create_topics({unique_name: 4})
+    assert await log.partitions(unique_name) == 4
+    keys = [f"job-{i}" for i in range(100)]
+    first = await asyncio.gather(*(log.publish(out(unique_name, k, "a")) for k in keys))
+    again = await asyncio.gather(*(log.publish(out(unique_name, k, "b")) for k in keys))
+    assert len({p.partition for p in first}) >= 3
+    assert [p.partition for p in first] == [p.partition for p in again]
+    assert [p.partition for p in first] == [partition_for(k, 4) for k in keys]
+
+
+async def test_publish_returns_increasing_offsets(backend: Backend, unique_name: str) -> None:
+    log = await backend.open()
+    await log.create_topics({unique_name: 1})
+    offsets = [(await log.publish(out(unique_name, "k", str(i)))).offset for i in range(10)]
+    assert offsets == sorted(set(offsets))
+    assert (await log.end_offsets(unique_name))[0] == offsets[-1] + 1
+
+
+async def test_commit_then_restart_resumes_after_commit(backend: Backend, unique_name: str) -> None:
+    log = await backend.open()
+    await log.create_topics({unique_name: 1})
+    for i in range(10):
+        await log.publish(out(unique_name, "k", str(i)))
+    consumer = await member(log, unique_name, unique_name)
+    got = await drain(consumer, 10)
+    assert [r.value for r in got] == [str(i).encode() for i in range(10)]
+    await consumer.commit({got[5].tp: got[5].offset + 1})
+    await consumer.stop()
+    log = await backend.restart(log)
+    consumer = await member(log, unique_name, unique_name)
+    again = await drain(consumer, 4)
+    assert [r.value for r in again] == [str(i).encode() for i in range(6, 10)]
+    await consumer.stop()
+
+
+async def test_no_commit_then_restart_redelivers(backend: Backend, unique_name: str) -> None:
+    log = await backend.open()
+    await log.create_topics({unique_name: 2})
+    for i in range(6):
+        await log.publish(out(unique_name, f"k{i}", str(i)))
+    consumer = await member(log, unique_name, unique_name)
+    first = await drain(consumer, 6)
+    await consumer.stop()
+    log = await backend.restart(log)
+    consumer = await member(log, unique_name, unique_name)
+    second = await drain(consumer, 6)
+    assert len(first) == 6
+    assert sorted((r.partition, r.offset, r.value) for r in second) == sorted(
+        (r.partition, r.offset, r.value) for r in first
+    )
+    await consumer.stop()
+
+
+async def test_replay_from_start_and_from_offset(backend: Backend, unique_name: str) -> None:
+    log = await backend.open()
+    await log.create_topics({unique_name: 1})
+    values = [str(i).encode() for i in range(30)]
+    for v in values:
+        await log.publish(OutgoingRecord(unique_name, "k", v))
+    assert [r.value for r in await read_all(log, unique_name)] == values
+    tail = await read_all(log, unique_name, from_offset=25)
+    assert [r.value for r in tail] == values[25:]
+    assert [r.offset for r in tail] == sorted(r.offset for r in tail)
+    assert await read_all(log, unique_name, from_offset=30) == []
+
+
+async def test_replay_partition_by_partition(backend: Backend, unique_name: str) -> None:
+    log = await backend.open()
+    await log.create_topics({unique_name: 3})
+    await asyncio.gather(*(log.publish(out(unique_name, f"k{i}", str(i))) for i in range(60)))
+    records = await read_all(log, unique_name)
+    assert len(records) == 60
+    assert [(r.partition, r.offset) for r in records] == sorted(
+        (r.partition, r.offset) for r in records
+    )
+    only = await read_all(log, unique_name, partitions=[records[0].partition])
+    assert {r.partition for r in only} == {records[0].partition}
+
+
+async def test_transaction_is_atomic(backend: Backend, unique_name: str) -> None:
+    source, sink = f"{unique_name}-in", f"{unique_name}-out"
+    log = await backend.open()
+    await log.create_topics({source: 1, sink: 1})
+    await log.publish(out(source, "job", "first"))
+    await log.publish(out(source, "job", "second"))
+    consumer = await member(log, unique_name, source)
+    first, second = await drain(consumer, 2)
+    async with consumer.transaction() as tx:
+        await tx.publish(out(sink, "job", "done-1"))
+        tx.commit_offsets({first.tp: first.offset + 1})
+    with pytest.raises(Boom):
+        async with consumer.transaction() as tx:
+            await tx.publish(out(sink, "job", "done-2"))
+            tx.commit_offsets({second.tp: second.offset + 1})
+            raise Boom
+    assert [r.value for r in await read_all(log, sink)] == [b"done-1"]
+    reader = await member(log, f"{unique_name}-reader", sink)
+    assert [r.value for r in await drain(reader, 1)] == [b"done-1"]
+    await reader.stop()
+    await consumer.stop()
+    log = await backend.restart(log)
+    consumer = await member(log, unique_name, source)
+    assert [r.value for r in await drain(consumer, 1)] == [b"second"]
+    await consumer.stop()
+
+
+async def test_two_members_split_partitions(backend: Backend, unique_name: str) -> None:
+    log = await backend.open()
+    await log.create_topics({unique_name: 4})
+    a = await member(log, unique_name, unique_name)
+    b = await member(log, unique_name, unique_name)
+    await until_assigned(a, b, partitions=4)
+    assert a.assignment().isdisjoint(b.assignment())
+    assert a.assignment() | b.assignment() == {TopicPartition(unique_name, p) for p in range(4)}
+    await asyncio.gather(*(log.publish(out(unique_name, f"k{i}", str(i))) for i in range(40)))
+    got_a, got_b = await asyncio.gather(drain(a, 1, 5.0), drain(b, 1, 5.0))
+    for _ in range(20):
+        if len(got_a) + len(got_b) >= 40:
+            break
+        more_a, more_b = await asyncio.gather(a.poll(200), b.poll(200))
+        got_a, got_b = got_a + more_a, got_b + more_b
+    assert got_a and got_b
+    assert {r.tp for r in got_a} <= a.assignment() and {r.tp for r in got_b} <= b.assignment()
+    assert sorted(int(r.value) for r in got_a + got_b) == list(range(40))
+    await a.stop()
+    await b.stop()
+
+
+async def test_pause_keeps_membership_past_max_poll_interval(
+    backend: Backend, unique_name: str
+) -> None:
+    log = await backend.open()
+    await log.create_topics({unique_name: 1})
+    consumer = await member(log, unique_name, unique_name, max_poll_interval_ms=3000)
+    await until_assigned(consumer, partitions=1)
+    assigned = consumer.assignment()
+    consumer.pause(*assigned)
+    for i in range(3):
+        await log.publish(out(unique_name, "k", str(i)))
+    deadline = time.monotonic() + 4.5
+    while time.monotonic() < deadline:
+        assert await consumer.poll(timeout_ms=300) == []
+    assert consumer.assignment() == assigned
+    consumer.resume(*assigned)
+    assert [r.value for r in await drain(consumer, 3)] == [b"0", b"1", b"2"]
+    await consumer.stop()
+
+
+async def test_seek_to_committed_redelivers(backend: Backend, unique_name: str) -> None:
+    log = await backend.open()
+    await log.create_topics({unique_name: 1})
+    for i in range(5):
+        await log.publish(out(unique_name, "k", str(i)))
+    consumer = await member(log, unique_name, unique_name)
+    got = await drain(consumer, 5)
+    tp = got[0].tp
+    await consumer.seek_to_committed(tp)
+    assert [r.value for r in await drain(consumer, 5)] == [r.value for r in got]
+    await consumer.commit({tp: got[2].offset + 1})
+    await consumer.seek_to_committed(tp)
+    assert [r.value for r in await drain(consumer, 2)] == [b"3", b"4"]
+    await consumer.stop()
