@@ -1,0 +1,181 @@
+"""XGBoost family: hist trees via the native ``xgboost.train`` API on a QuantileDMatrix.
+
+Categorical columns (ordinal codes from the "tree" preprocessing) are declared with
+``feature_types="c"``; NaN is missing. Saved as the booster's UBJ bytes plus a JSON meta.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import optuna
+import xgboost as xgb
+
+from tabstream.pipeline.families._common import (
+    check_spec,
+    dump_json,
+    load_json,
+    n_threads,
+    spec_meta,
+)
+from tabstream.pipeline.types import Device, FeatureMatrix, PreprocessingKind, ProblemSpec
+
+MODEL_FILE = "model.ubj"
+META_FILE = "meta.json"
+OBJECTIVES = {
+    "binclass": "binary:logistic",
+    "multiclass": "multi:softprob",
+    "regression": "reg:squarederror",
+}
+BOOSTER_KEYS = (
+    "learning_rate",
+    "max_depth",
+    "min_child_weight",
+    "subsample",
+    "colsample_bytree",
+    "reg_lambda",
+    "reg_alpha",
+)
+
+
+def _feature_types(X: FeatureMatrix) -> list[str]:
+    return ["c" if cat else "q" for cat in X.categorical]
+
+
+def _dmatrix(X: FeatureMatrix) -> xgb.DMatrix:
+    return xgb.DMatrix(
+        X.values, feature_types=_feature_types(X), enable_categorical=any(X.categorical)
+    )
+
+
+def _booster_params(
+    params: Mapping[str, Any], spec: ProblemSpec, device: Device, seed: int
+) -> dict[str, Any]:
+    out: dict[str, Any] = {k: params[k] for k in BOOSTER_KEYS if k in params}
+    out |= {
+        "objective": OBJECTIVES[spec.kind],
+        "tree_method": "hist",
+        "device": "cuda" if device.startswith("cuda") else "cpu",
+        "nthread": n_threads(params),
+        "seed": seed,
+        "max_cat_to_onehot": params.get("max_cat_to_onehot", 4),
+    }
+    if spec.kind == "multiclass":
+        out["num_class"] = spec.n_classes
+    return out
+
+
+@dataclass
+class XGBoostModel:
+    """A trained booster; predicts with the trees up to ``best_iteration``."""
+
+    booster: xgb.Booster
+    spec: ProblemSpec
+    best_iteration: int
+    family: str = "xgboost"
+
+    def predict_raw(self, X: FeatureMatrix) -> np.ndarray:
+        """Class probabilities (n, K) or regression values (n,)."""
+        pred = self.booster.predict(_dmatrix(X), iteration_range=(0, self.best_iteration + 1))
+        pred = np.asarray(pred, dtype=np.float64)
+        if self.spec.kind == "binclass":
+            return np.column_stack([1.0 - pred, pred])
+        return pred
+
+    def to_files(self) -> dict[str, bytes]:
+        """UBJ booster bytes and a JSON meta (no pickle)."""
+        meta = spec_meta(self.spec) | {"best_iteration": self.best_iteration}
+        return {MODEL_FILE: bytes(self.booster.save_raw("ubj")), META_FILE: dump_json(meta)}
+
+
+class XGBoostFamily:
+    """Gradient-boosted trees (xgboost, hist), with early stopping on the validation set."""
+
+    name = "xgboost"
+    preprocessing: PreprocessingKind = "tree"
+
+    def available(self) -> str | None:
+        """Always usable: xgboost is a hard dependency."""
+        return None
+
+    def supports(self, spec: ProblemSpec, device: Device) -> bool:
+        """All task kinds, on CPU and CUDA."""
+        return True
+
+    def default_params(self, spec: ProblemSpec) -> dict[str, Any]:
+        """Well-known defaults: lr 0.1, depth 6, up to 1000 rounds with early stopping."""
+        return {
+            "learning_rate": 0.1,
+            "max_depth": 6,
+            "min_child_weight": 1.0,
+            "subsample": 0.8,
+            "colsample_bytree": 0.8,
+            "reg_lambda": 1.0,
+            "reg_alpha": 1e-3,
+            "n_estimators": 1000,
+            "early_stopping_rounds": 50,
+        }
+
+    def suggest(self, trial: optuna.Trial, spec: ProblemSpec) -> dict[str, Any]:
+        """Sample the search space (learning rate and regularisation on log scales)."""
+        return {
+            "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.3, log=True),
+            "max_depth": trial.suggest_int("max_depth", 3, 10),
+            "min_child_weight": trial.suggest_float("min_child_weight", 1.0, 20.0, log=True),
+            "subsample": trial.suggest_float("subsample", 0.5, 1.0),
+            "colsample_bytree": trial.suggest_float("colsample_bytree", 0.5, 1.0),
+            "reg_lambda": trial.suggest_float("reg_lambda", 1e-3, 10.0, log=True),
+            "reg_alpha": trial.suggest_float("reg_alpha", 1e-3, 10.0, log=True),
+            "n_estimators": 2000,
+            "early_stopping_rounds": 50,
+        }
+
+    def fit(
+        self,
+        X: FeatureMatrix,
+        y: np.ndarray,
+        X_val: FeatureMatrix | None,
+        y_val: np.ndarray | None,
+        params: Mapping[str, Any],
+        spec: ProblemSpec,
+        device: Device,
+        seed: int,
+    ) -> XGBoostModel:
+        """Train with ``xgboost.train``; early stopping when a validation set is given."""
+        cat = any(X.categorical)
+        dtrain = xgb.QuantileDMatrix(
+            X.values, label=y, feature_types=_feature_types(X), enable_categorical=cat
+        )
+        evals: list[tuple[xgb.DMatrix, str]] = []
+        if X_val is not None and y_val is not None:
+            dval = xgb.QuantileDMatrix(
+                X_val.values,
+                label=y_val,
+                feature_types=_feature_types(X_val),
+                enable_categorical=cat,
+                ref=dtrain,
+            )
+            evals = [(dval, "val")]
+        rounds = int(params.get("n_estimators", 1000))
+        booster = xgb.train(
+            _booster_params(params, spec, device, seed),
+            dtrain,
+            num_boost_round=rounds,
+            evals=evals,
+            early_stopping_rounds=int(params.get("early_stopping_rounds", 50)) if evals else None,
+            verbose_eval=False,
+        )
+        best = int(booster.best_iteration) if evals else rounds - 1
+        return XGBoostModel(booster, spec, best)
+
+    def load(self, files: Mapping[str, bytes], spec: ProblemSpec) -> XGBoostModel:
+        """Rebuild from the UBJ bytes and JSON meta."""
+        meta = load_json(files[META_FILE])
+        check_spec(meta, spec)
+        booster = xgb.Booster()
+        booster.load_model(bytearray(files[MODEL_FILE]))
+        booster.set_param({"nthread": n_threads()})
+        return XGBoostModel(booster, spec, int(meta["best_iteration"]))
