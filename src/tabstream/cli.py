@@ -27,6 +27,26 @@ def quickstart() -> None:
     raise typer.Exit(code=2)
 
 
+@app.command()
+def api(
+    bus: str | None = typer.Option(None, help="embedded or kafka://host:port (TABSTREAM_BUS)"),
+    data_dir: str | None = typer.Option(None, help="data directory (TABSTREAM_DATA_DIR)"),
+    host: str | None = typer.Option(None, help="bind address (TABSTREAM_HOST)"),
+    port: int | None = typer.Option(None, help="port (TABSTREAM_PORT)"),
+) -> None:
+    """Run the REST API (with the projection inside) under uvicorn."""
+    import uvicorn
+
+    from tabstream.bootstrap import build_api
+    from tabstream.logs import configure_logging
+    from tabstream.settings import ApiSettings
+
+    overrides = {"bus": bus, "data_dir": data_dir, "host": host, "port": port}
+    settings = ApiSettings(**{k: v for k, v in overrides.items() if v is not None})
+    configure_logging(settings.log_format, settings.log_level)
+    uvicorn.run(build_api(settings), host=settings.host, port=settings.port, log_level="warning")
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -1,0 +1,201 @@
+"""The composition root: settings -> adapters -> services -> the API app.
+
+Only this module and the CLI pick concrete adapters. The API reads the projection through
+``producer_api.JobReadModel``; ``ProjectionReadModel`` adapts the projection's store and service.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from tabstream.adapters.artifacts.factory import open_artifact_store
+from tabstream.adapters.artifacts.port import ArtifactStore
+from tabstream.adapters.bus.embedded import EmbeddedEventLog
+from tabstream.adapters.bus.kafka import KafkaEventLog
+from tabstream.adapters.bus.port import EventLog
+from tabstream.adapters.secrets import HeaderCipher, derive_key
+from tabstream.logs import get_logger
+from tabstream.producer_api import ApiContext, ApiLimits, ApiTopics, Page, create_app
+from tabstream.producer_api.auth import Authenticator, parse_static_tokens
+from tabstream.producer_api.readmodel import Row
+from tabstream.producer_api.tokens import RefreshTokenStore
+from tabstream.projection.service import ProjectionService
+from tabstream.projection.store import ProjectionStore
+from tabstream.projection.topics import Topics
+from tabstream.schemas import Producer
+from tabstream.settings import ApiSettings, CommonSettings, load_or_create_secret
+
+_log = get_logger(__name__)
+BENCH_ECHO_ENV = "TABSTREAM_BENCH_ECHO"
+TOPIC_PREFIX_ENV = "TABSTREAM_TOPIC_PREFIX"
+
+
+def build_event_log(settings: CommonSettings, *, client_id: str = "tabstream") -> EventLog:
+    """``embedded`` -> SQLite file in the data dir; ``kafka://...`` -> aiokafka."""
+    config = settings.bus_config
+    if config.kind == "embedded":
+        return EmbeddedEventLog(settings.embedded_log_path)
+    return KafkaEventLog(config.bootstrap, client_id=client_id)
+
+
+def build_artifacts(settings: CommonSettings) -> ArtifactStore:
+    """The artifact store named by ``artifacts_uri`` (default ``<data_dir>/artifacts``)."""
+    return open_artifact_store(settings.artifact_root)
+
+
+def server_secret(settings: ApiSettings) -> str:
+    """TABSTREAM_SECRET_KEY, or a random key kept in ``<data_dir>/secret.key``."""
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value()
+    return load_or_create_secret(settings.data_dir)
+
+
+def parse_pools(text: str) -> tuple[str, ...]:
+    """``"gpu,cpu"`` -> ("gpu", "cpu")."""
+    pools = tuple(dict.fromkeys(p.strip() for p in text.split(",") if p.strip()))
+    if not pools:
+        raise ValueError("TABSTREAM_POOLS must name at least one pool")
+    return pools
+
+
+class ProjectionReadModel:
+    """``JobReadModel`` over the projection's store (queries) and service (wait, lag)."""
+
+    def __init__(self, store: ProjectionStore, service: ProjectionService) -> None:
+        self.store, self.service = store, service
+
+    def get_job(self, tenant: str, job_id: str) -> Row | None:
+        return self.store.get_job(tenant, job_id)
+
+    def list_jobs(
+        self,
+        tenant: str,
+        *,
+        status: str | None = None,
+        dataset_id: str | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page:
+        items, nxt = _paged(
+            lambda c: self.store.list_jobs(tenant, status, dataset_id, c, limit), cursor
+        )
+        return Page(items, nxt)
+
+    def job_trials(self, tenant: str, job_id: str) -> Sequence[Row]:
+        return self.store.job_trials(tenant, job_id) or []
+
+    def find_idempotent(self, tenant: str, key: str) -> tuple[str, str] | None:
+        finder = getattr(self.store, "find_idempotent", None)
+        found: tuple[str, str] | None = finder(tenant, key) if finder else None
+        return found
+
+    def get_dataset(self, tenant: str, dataset_id: str) -> Row | None:
+        return self.store.get_dataset(tenant, dataset_id)
+
+    def list_datasets(self, tenant: str, *, cursor: str | None = None, limit: int = 50) -> Page:
+        return Page(*_paged(lambda c: self.store.list_datasets(tenant, c, limit), cursor))
+
+    def get_model(self, tenant: str, model_id: str) -> Row | None:
+        return self.store.get_model(tenant, model_id)
+
+    def list_models(self, tenant: str, *, cursor: str | None = None, limit: int = 50) -> Page:
+        return Page(*_paged(lambda c: self.store.list_models(tenant, None, c, limit), cursor))
+
+    async def wait_applied(self, topic: str, partition: int, offset: int, timeout_s: float) -> bool:
+        return await self.service.wait_applied(topic, partition, offset, timeout_s)
+
+    async def lag(self) -> int | None:
+        return sum((await self.service.lag()).values())
+
+
+def _paged(query: object, cursor: str | None) -> tuple[list[Row], str | None]:
+    """Run a paged store query; a malformed cursor is a 422, not a 500."""
+    from fastapi import HTTPException
+
+    try:
+        items, nxt = query(cursor)  # type: ignore[operator]
+    except ValueError:
+        raise HTTPException(
+            422, [{"loc": ["query", "cursor"], "msg": "invalid cursor", "type": "value_error"}]
+        ) from None
+    return list(items), nxt
+
+
+def _static_tokens(settings: ApiSettings) -> dict[str, str]:
+    tokens = parse_static_tokens(settings.api_tokens)
+    if tokens:
+        return tokens
+    path = settings.data_dir / "api.token"
+    token = load_or_create_secret(settings.data_dir, "api.token")
+    _log.warning("no TABSTREAM_API_TOKENS: using the token in the data dir", path=str(path))
+    return {token: "default"}
+
+
+def build_api(
+    settings: ApiSettings,
+    *,
+    log: EventLog | None = None,
+    topic_prefix: str | None = None,
+    bench_echo: bool | None = None,
+) -> FastAPI:
+    """The API app with its log, artifacts, projection (run in-process) and auth wired in."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    log = log or build_event_log(settings, client_id="tabstream-api")
+    prefix = topic_prefix or os.environ.get(TOPIC_PREFIX_ENV) or "tabstream"
+    pools = parse_pools(settings.pools)
+    secret = server_secret(settings)
+    store = ProjectionStore(settings.data_dir / f"projection-{prefix}.sqlite")
+    service = ProjectionService(log, store, Topics(prefix), pools, create_topics=False)
+    refresh = RefreshTokenStore(settings.data_dir / "auth.sqlite")
+    topics = ApiTopics(prefix, pools)
+    ctx = ApiContext(
+        log=log,
+        artifacts=build_artifacts(settings),
+        read_model=ProjectionReadModel(store, service),
+        auth=Authenticator(
+            _static_tokens(settings),
+            derive_key(secret, "tabstream/jwt/v1"),
+            refresh,
+            settings.access_token_ttl_s,
+        ),
+        cipher=HeaderCipher(secret),
+        digest_key=derive_key(secret, "tabstream/request-digest/v1"),
+        topics=topics,
+        limits=_limits(settings),
+        producer=Producer(
+            service="producer_api", instance=settings.instance_id or f"pid{os.getpid()}"
+        ),
+        bench_echo=bench_echo if bench_echo is not None else os.environ.get(BENCH_ECHO_ENV) == "1",
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await log.start()
+        try:
+            await log.create_topics(topics.all_with_partitions())
+            await service.start()
+            try:
+                yield
+            finally:
+                await service.stop()
+        finally:
+            await log.close()
+            store.close()
+            refresh.close()
+
+    return create_app(ctx, lifespan)
+
+
+def _limits(settings: ApiSettings) -> ApiLimits:
+    root = settings.import_root
+    return ApiLimits(
+        max_upload_bytes=settings.max_upload_mb * 1024 * 1024,
+        max_columns=settings.max_columns,
+        submit_timeout_s=settings.submit_timeout_s,
+        import_root=str(Path(root).resolve()) if root else None,
+    )

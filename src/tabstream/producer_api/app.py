@@ -1,0 +1,88 @@
+"""The FastAPI app factory."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tabstream.adapters.bus.port import BusUnavailable
+from tabstream.producer_api.auth import AuthError
+from tabstream.producer_api.context import ApiContext
+from tabstream.producer_api.routers import (
+    auth,
+    bench,
+    datasets,
+    health,
+    jobs,
+    models,
+    results,
+    runs,
+    schemas,
+)
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+DESCRIPTION = (
+    "Submit TrainerRun jobs, register datasets and follow jobs. Every route except /healthz and "
+    "/readyz needs `Authorization: Bearer <token>` (a static API token or an access JWT from "
+    "POST /v1/auth/token). Another tenant's resources are 404."
+)
+
+
+def create_app(ctx: ApiContext, lifespan: Lifespan | None = None) -> FastAPI:
+    """Build the API over ``ctx``; ``lifespan`` starts and stops what the context needs."""
+    app = FastAPI(title="tabstream", version="1", description=DESCRIPTION, lifespan=lifespan)
+    app.state.ctx = ctx
+    for module in (health, auth, datasets, runs, jobs, results, models, schemas):
+        app.include_router(module.router)
+    if ctx.bench_echo:
+        app.include_router(bench.router)
+    app.add_exception_handler(AuthError, _unauthorized)
+    app.add_exception_handler(BusUnavailable, _bus_unavailable)
+    app.add_middleware(RotatedTokenHeaders)
+    return app
+
+
+async def _unauthorized(_: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(
+        {"detail": str(exc) or "unauthorized"},
+        status_code=401,
+        headers={"WWW-Authenticate": 'Bearer realm="tabstream"'},
+    )
+
+
+async def _bus_unavailable(_: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(
+        {"detail": f"event log unavailable, nothing was submitted; retry later ({exc})"},
+        status_code=503,
+        headers={"Retry-After": "5"},
+    )
+
+
+class RotatedTokenHeaders:
+    """Adds ``x-access-token`` / ``x-refresh-token`` when the request refreshed its session."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_tokens(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                pair = scope.get("state", {}).get("rotated_tokens")
+                if pair is not None:
+                    message["headers"] = [
+                        *message.get("headers", []),
+                        (b"x-access-token", pair.access_token.encode()),
+                        (b"x-refresh-token", pair.refresh_token.encode()),
+                        (b"cache-control", b"no-store"),
+                    ]
+            await send(message)
+
+        await self.app(scope, receive, send_with_tokens)

@@ -1,0 +1,79 @@
+"""Everything the routers need, built once by the composition root and passed to create_app."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from tabstream.adapters.artifacts.port import ArtifactStore
+from tabstream.adapters.bus.port import BusUnavailable, EventLog, OutgoingRecord, Position
+from tabstream.adapters.secrets import HeaderCipher
+from tabstream.producer_api.auth import Authenticator
+from tabstream.producer_api.readmodel import JobReadModel
+from tabstream.producer_api.topics import ApiTopics
+from tabstream.schemas import Envelope, EventPayload, Producer, encode, headers
+
+
+@dataclass(frozen=True)
+class ApiLimits:
+    """Request limits and timeouts."""
+
+    max_upload_bytes: int = 512 * 1024 * 1024
+    max_columns: int = 2000
+    max_rows: int = 100_000_000
+    submit_timeout_s: float = 5.0
+    apply_timeout_s: float = 2.0
+    sse_heartbeat_s: float = 15.0
+    import_root: str | None = None
+
+
+@dataclass
+class ApiContext:
+    """The API's dependencies (ports and small services), shared by every request."""
+
+    log: EventLog
+    artifacts: ArtifactStore
+    read_model: JobReadModel
+    auth: Authenticator
+    cipher: HeaderCipher
+    digest_key: bytes
+    topics: ApiTopics = field(default_factory=ApiTopics)
+    limits: ApiLimits = field(default_factory=ApiLimits)
+    producer: Producer = field(
+        default_factory=lambda: Producer(service="producer_api", instance="local")
+    )
+    bench_echo: bool = False
+    idempotency_locks: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
+    recent_submissions: OrderedDict[tuple[str, str], tuple[str, str]] = field(
+        default_factory=OrderedDict
+    )
+
+    async def publish(
+        self, topic: str, payload: EventPayload, tenant: str, key: str | None = None
+    ) -> Position:
+        """Envelope, encode and publish ``payload``; returns after the broker's ack.
+
+        Raises ``BusUnavailable`` when no ack arrives within ``submit_timeout_s``.
+        """
+        env = Envelope.wrap(payload, tenant=tenant, producer=self.producer)
+        record = OutgoingRecord(topic, key or env.aggregate_id, encode(env), headers(env))
+        try:
+            async with asyncio.timeout(self.limits.submit_timeout_s):
+                return await self.log.publish(record)
+        except TimeoutError:
+            raise BusUnavailable(
+                f"the event log did not acknowledge within {self.limits.submit_timeout_s:g} s"
+            ) from None
+
+    def remember(self, tenant: str, key: str, job_id: str, digest: str) -> None:
+        """Keep a just-acknowledged idempotent submission until the projection has it."""
+        self.recent_submissions[(tenant, key)] = (job_id, digest)
+        while len(self.recent_submissions) > 10_000:
+            self.recent_submissions.popitem(last=False)
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)

@@ -1,0 +1,75 @@
+"""What the API needs from the projection, as a Protocol (the API never imports the projection).
+
+The composition root (``tabstream.bootstrap``) adapts the projection's store and service to it.
+Every query is scoped by tenant: another tenant's record is simply absent (-> 404).
+Records are plain JSON-ready mappings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+Row = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a listing and the opaque cursor of the next one (None at the end)."""
+
+    items: Sequence[Row]
+    next_cursor: str | None = None
+
+
+@runtime_checkable
+class JobReadModel(Protocol):
+    """Read side of the projection, scoped by tenant."""
+
+    def get_job(self, tenant: str, job_id: str) -> Row | None:
+        """A job (status, attempts, timestamps, progress, request, results, error) or None."""
+        ...
+
+    def list_jobs(
+        self,
+        tenant: str,
+        *,
+        status: str | None = None,
+        dataset_id: str | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page:
+        """The tenant's jobs, newest first."""
+        ...
+
+    def job_trials(self, tenant: str, job_id: str) -> Sequence[Row]:
+        """TrialCompleted payloads of a job, in order."""
+        ...
+
+    def find_idempotent(self, tenant: str, key: str) -> tuple[str, str] | None:
+        """(job_id, request_digest) of the tenant's run submitted with ``key``, if any."""
+        ...
+
+    def get_dataset(self, tenant: str, dataset_id: str) -> Row | None:
+        """A dataset (dataset_id, name, rows, columns, sha256, created_at, uri) or None."""
+        ...
+
+    def list_datasets(self, tenant: str, *, cursor: str | None = None, limit: int = 50) -> Page:
+        """The tenant's datasets."""
+        ...
+
+    def get_model(self, tenant: str, model_id: str) -> Row | None:
+        """A registered model or None."""
+        ...
+
+    def list_models(self, tenant: str, *, cursor: str | None = None, limit: int = 50) -> Page:
+        """The tenant's models."""
+        ...
+
+    async def wait_applied(self, topic: str, partition: int, offset: int, timeout_s: float) -> bool:
+        """Wait until the record at (topic, partition, offset) is folded; False on timeout."""
+        ...
+
+    async def lag(self) -> int | None:
+        """Records published but not yet folded (None while unknown)."""
+        ...

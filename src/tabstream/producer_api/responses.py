@@ -1,0 +1,90 @@
+"""Response shapes of the query routes, built from the read model's rows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel
+
+from tabstream.producer_api.readmodel import Row
+from tabstream.schemas import DatasetInfo, JobStatus
+
+DatasetOut = DatasetInfo
+
+
+class DatasetPage(BaseModel):
+    """A page of datasets."""
+
+    items: list[DatasetInfo]
+    next_cursor: str | None = None
+
+
+class JobOut(BaseModel):
+    """A job as the projection knows it (the request echo has its secrets redacted)."""
+
+    job_id: UUID
+    status: JobStatus
+    dataset_id: UUID | None = None
+    pool: str | None = None
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    progress: dict[str, Any] | None = None
+    model_types: list[str] | None = None
+    default_models_chosen: bool | None = None
+    attempts: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+    request: dict[str, Any] | None = None
+    leaderboard: list[dict[str, Any]] | None = None
+    best_model_id: UUID | None = None
+    ensemble: dict[str, Any] | None = None
+    pareto_front: list[dict[str, Any]] | None = None
+    result_uri: str | None = None
+    duration_s: float | None = None
+    notes: list[str] = []
+    models: list[Any] = []
+    error: Any = None
+    cancel_requested: bool = False
+    cancel_reason: str | None = None
+    extra: dict[str, Any] | None = None
+
+
+class JobPage(BaseModel):
+    """A page of jobs."""
+
+    items: list[JobOut]
+    next_cursor: str | None = None
+
+
+class ModelPage(BaseModel):
+    """A page of models."""
+
+    items: list[dict[str, Any]]
+    next_cursor: str | None = None
+
+
+class CancelResponse(BaseModel):
+    """POST /v1/jobs/{id}/cancel response."""
+
+    job_id: UUID
+    status: JobStatus
+    message: str
+
+
+def dataset_out(row: Row) -> DatasetInfo:
+    """A DatasetInfo from a read-model row (extra keys such as ``uri`` are dropped)."""
+    keys = DatasetInfo.model_fields
+    return DatasetInfo.model_validate({k: v for k, v in row.items() if k in keys})
+
+
+def job_out(row: Row) -> JobOut:
+    """A JobOut from a read-model row; unknown keys are kept under ``extra``."""
+    known = JobOut.model_fields
+    data = {k: v for k, v in row.items() if k in known and k != "extra"}
+    extra = {k: v for k, v in row.items() if k not in known and k not in _HIDDEN}
+    return JobOut.model_validate({**data, "extra": extra or None})
+
+
+_HIDDEN = frozenset({"tenant", "encrypted_headers", "request_digest", "idempotency_key"})

@@ -1,0 +1,94 @@
+"""POST /v1/trainer/run: validate, route, encrypt secrets, publish RunRequested, answer 202."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, HTTPException
+
+from tabstream.producer_api.context import ApiContext, utcnow
+from tabstream.producer_api.deps import Ctx, Tenant
+from tabstream.producer_api.submission import check_against_dataset, choose_pool, request_digest
+from tabstream.schemas import RunRequested, TrainerRunRequest, TrainerRunResponse
+
+router = APIRouter(prefix="/v1/trainer", tags=["runs"])
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    404: {"description": "dataset not found"},
+    409: {"description": "Idempotency-Key reused with another body"},
+    422: {"description": "invalid body, or columns missing/incompatible with the dataset"},
+    503: {"description": "event log unavailable; nothing was submitted"},
+}
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=256)]
+
+
+@router.post("/run", status_code=202, responses=_RESPONSES)
+async def trainer_run(
+    body: TrainerRunRequest, ctx: Ctx, tenant: Tenant, idempotency_key: IdempotencyKey = None
+) -> TrainerRunResponse:
+    """Configure a Trainer and run HPO across a model matrix (asynchronously: 202 + job_id)."""
+    dataset = ctx.read_model.get_dataset(tenant, str(body.dataset_id))
+    if dataset is None:
+        raise HTTPException(404, f"dataset {body.dataset_id} not found")
+    errors = check_against_dataset(body, dataset)
+    if errors:
+        raise HTTPException(422, errors)
+    digest = request_digest(body, ctx.digest_key)
+    if not idempotency_key:
+        return await _submit(ctx, tenant, body, digest, None)
+    lock = ctx.idempotency_locks.setdefault((tenant, idempotency_key), asyncio.Lock())
+    try:
+        async with lock:
+            replay = _replay(ctx, tenant, idempotency_key, digest, body)
+            return replay or await _submit(ctx, tenant, body, digest, idempotency_key)
+    finally:
+        if not lock.locked() and not getattr(lock, "_waiters", None):
+            ctx.idempotency_locks.pop((tenant, idempotency_key), None)
+
+
+def _replay(
+    ctx: ApiContext, tenant: str, key: str, digest: str, body: TrainerRunRequest
+) -> TrainerRunResponse | None:
+    seen = ctx.recent_submissions.get((tenant, key)) or ctx.read_model.find_idempotent(tenant, key)
+    if seen is None:
+        return None
+    job_id, seen_digest = seen
+    if seen_digest != digest:
+        raise HTTPException(409, "Idempotency-Key was already used with a different request body")
+    job = ctx.read_model.get_job(tenant, job_id)
+    return TrainerRunResponse(
+        job_id=uuid.UUID(job_id),
+        status=(job or {}).get("status", "pending"),
+        message="duplicate submission: returning the job of this Idempotency-Key",
+        dataset_id=body.dataset_id,
+    )
+
+
+async def _submit(
+    ctx: ApiContext, tenant: str, body: TrainerRunRequest, digest: str, key: str | None
+) -> TrainerRunResponse:
+    job_id = uuid.uuid4()
+    pool = choose_pool(body, ctx.topics.pools)
+    secret = body.teacher_predict_headers
+    command = RunRequested(
+        job_id=job_id,
+        dataset_id=body.dataset_id,
+        request=body.redacted(),
+        encrypted_headers=ctx.cipher.encrypt(secret) if secret else None,
+        pool=pool,
+        submitted_at=utcnow(),
+        idempotency_key=key,
+        request_digest=digest,
+    )
+    topic = ctx.topics.commands(pool)
+    position = await ctx.publish(topic, command, tenant)
+    if key is not None:
+        ctx.remember(tenant, key, str(job_id), digest)
+    applied = await ctx.read_model.wait_applied(
+        topic, position.partition, position.offset, ctx.limits.apply_timeout_s
+    )
+    message = f"job accepted on pool {pool!r}" + ("" if applied else " (projection catching up)")
+    return TrainerRunResponse(
+        job_id=job_id, status="pending", message=message, dataset_id=body.dataset_id
+    )
