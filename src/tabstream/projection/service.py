@@ -1,0 +1,170 @@
+"""The projection service: follow the log from the store's own offsets and fold it in batches.
+
+No consumer group: the store is the source of truth for positions (state and offsets are
+committed together), so each partition is read from the store's next offset with group-less
+``read_committed`` readers (``EventLog.read(..., to_end=False)``), merged through a queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import defaultdict
+from collections.abc import Sequence
+
+from tabstream.adapters.bus.port import EventLog, Record, TopicPartition
+from tabstream.logs import get_logger
+from tabstream.projection.replay import decode_record, to_item
+from tabstream.projection.store import Item, ProjectionStore
+from tabstream.projection.topics import Topics
+
+_log = get_logger(__name__)
+_RETRY_S = 1.0
+
+
+class ProjectionService:
+    """Folds events, control and every pool's commands topic into a ``ProjectionStore``."""
+
+    def __init__(
+        self,
+        log: EventLog,
+        store: ProjectionStore,
+        topics: Topics | None = None,
+        pools: Sequence[str] = ("cpu",),
+        *,
+        batch_size: int = 2000,
+        create_topics: bool = True,
+    ) -> None:
+        self.log, self.store = log, store
+        self.topics = topics or Topics()
+        self.names = self.topics.projection_topics(pools)
+        self._pools = list(pools)
+        self._batch_size = batch_size
+        self._create = create_topics
+        self._queue: asyncio.Queue[Record] = asyncio.Queue(maxsize=4 * batch_size)
+        self._applied = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.undecodable = 0
+        self.applied = 0
+
+    async def start(self) -> None:
+        """Create missing topics, then start following from the store's offsets."""
+        if self._tasks:
+            return
+        if self._create:
+            await self.log.create_topics(self.topics.partition_counts(self._pools))
+        await self._start_readers()
+        self._tasks.append(asyncio.create_task(self._apply_loop(), name="projection-apply"))
+
+    async def stop(self) -> None:
+        """Stop reading and applying (what was applied stays applied)."""
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def run(self) -> None:
+        """Start and follow the log until cancelled."""
+        await self.start()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await self.stop()
+
+    async def wait_applied(self, topic: str, partition: int, offset: int, timeout_s: float) -> bool:
+        """Wait until the record at ``offset`` of ``topic``/``partition`` is applied (True) or
+        ``timeout_s`` passed (False). Applied means committed to the store, so any read of
+        the store afterwards sees it."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while self.store.next_offset(topic, partition) <= offset:
+            event, remaining = self._applied, deadline - loop.time()
+            if remaining <= 0:
+                return False
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(remaining):
+                    await event.wait()
+        return True
+
+    async def lag(self) -> dict[TopicPartition, int]:
+        """Records not yet applied, per partition (end offset minus the store's next offset)."""
+        out: dict[TopicPartition, int] = {}
+        for topic in self.names:
+            for partition, end in (await self.log.end_offsets(topic)).items():
+                out[TopicPartition(topic, partition)] = max(
+                    0, end - self.store.next_offset(topic, partition)
+                )
+        return out
+
+    async def _start_readers(self) -> None:
+        for topic in self.names:
+            n = await self.log.partitions(topic)
+            positions = {p: self.store.next_offset(topic, p) for p in range(n)}
+            task = asyncio.create_task(self._pump(topic, positions), name=f"projection-{topic}")
+            self._tasks.append(task)
+
+    async def _pump(self, topic: str, positions: dict[int, int]) -> None:
+        """Follow ``topic``; after a read error, resume every partition where it stopped."""
+        while True:
+            groups: dict[int, list[int]] = defaultdict(list)
+            for partition, offset in positions.items():
+                groups[offset].append(partition)
+            try:
+                async with asyncio.TaskGroup() as tg:
+                    for offset, parts in groups.items():
+                        tg.create_task(self._follow(topic, parts, offset, positions))
+            except Exception:
+                _log.exception("projection read failed; retrying", topic=topic)
+                await asyncio.sleep(_RETRY_S)
+
+    async def _follow(
+        self, topic: str, partitions: list[int], offset: int, positions: dict[int, int]
+    ) -> None:
+        async for record in self.log.read(
+            topic, partitions=partitions, from_offset=offset, to_end=False
+        ):
+            await self._queue.put(record)
+            positions[record.partition] = record.offset + 1
+
+    async def _apply_loop(self) -> None:
+        while True:
+            records = [await self._queue.get()]
+            while len(records) < self._batch_size and not self._queue.empty():
+                records.append(self._queue.get_nowait())
+            try:
+                result = self.store.apply_batch([self._item(r) for r in records])
+            except Exception:
+                _log.exception("projection batch failed; resuming from stored offsets")
+                await self._resync()
+                continue
+            self.applied += result.applied
+            self._applied.set()
+            self._applied = asyncio.Event()
+
+    async def _resync(self) -> None:
+        readers = [t for t in self._tasks if t is not asyncio.current_task()]
+        for task in readers:
+            task.cancel()
+        for task in readers:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = [t for t in self._tasks if t not in readers]
+        while not self._queue.empty():
+            self._queue.get_nowait()
+        await asyncio.sleep(_RETRY_S)
+        await self._start_readers()
+
+    def _item(self, record: Record) -> Item:
+        item = decode_record(record)
+        if item.error is not None:
+            self.undecodable += 1
+            _log.warning(
+                "undecodable record skipped",
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                error=item.error[:500],
+            )
+        return to_item(item)

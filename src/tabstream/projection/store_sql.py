@@ -1,0 +1,92 @@
+"""SQL of the projection store: schema, upserts, and the cursor codec of its list queries."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id TEXT PRIMARY KEY, tenant TEXT NOT NULL, status TEXT NOT NULL, dataset_id TEXT,
+    created_at TEXT NOT NULL, state TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_by_tenant ON jobs (tenant, created_at DESC, job_id DESC);
+CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (tenant, status, created_at DESC, job_id DESC);
+CREATE INDEX IF NOT EXISTS jobs_by_dataset
+    ON jobs (tenant, dataset_id, created_at DESC, job_id DESC);
+CREATE TABLE IF NOT EXISTS trials (
+    job_id TEXT NOT NULL, row INTEGER NOT NULL, trial INTEGER NOT NULL, tenant TEXT NOT NULL,
+    family TEXT NOT NULL, state TEXT NOT NULL, score REAL, seconds REAL NOT NULL,
+    data TEXT NOT NULL, PRIMARY KEY (job_id, row, trial)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS datasets (
+    dataset_id TEXT PRIMARY KEY, tenant TEXT NOT NULL, created_at TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS datasets_by_tenant
+    ON datasets (tenant, created_at DESC, dataset_id DESC);
+CREATE TABLE IF NOT EXISTS models (
+    model_id TEXT PRIMARY KEY, tenant TEXT NOT NULL, job_id TEXT NOT NULL,
+    created_at TEXT NOT NULL, data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS models_by_tenant ON models (tenant, created_at DESC, model_id DESC);
+CREATE INDEX IF NOT EXISTS models_by_job ON models (job_id);
+CREATE TABLE IF NOT EXISTS offsets (
+    topic TEXT NOT NULL, partition INTEGER NOT NULL, next_offset INTEGER NOT NULL,
+    PRIMARY KEY (topic, partition)
+) WITHOUT ROWID;
+"""
+UPSERT_JOB = "INSERT OR REPLACE INTO jobs VALUES (?, ?, ?, ?, ?, ?)"
+UPSERT_TRIAL = "INSERT OR REPLACE INTO trials VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+UPSERT_DATASET = "INSERT OR REPLACE INTO datasets VALUES (?, ?, ?, ?)"
+UPSERT_MODEL = "INSERT OR REPLACE INTO models VALUES (?, ?, ?, ?, ?)"
+UPSERT_OFFSET = (
+    "INSERT INTO offsets VALUES (?, ?, ?) ON CONFLICT (topic, partition)"
+    " DO UPDATE SET next_offset = MAX(next_offset, excluded.next_offset)"
+)
+DIGEST_TABLES = (
+    ("jobs", "job_id"),
+    ("trials", "job_id, row, trial"),
+    ("datasets", "dataset_id"),
+    ("models", "model_id"),
+    ("offsets", "topic, partition"),
+)
+
+
+def dumps(value: Any) -> str:
+    """Canonical JSON: sorted keys, no whitespace."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def encode_cursor(created_at: str, key: str) -> str:
+    """An opaque cursor pointing just after (created_at, key) in descending order."""
+    return base64.urlsafe_b64encode(dumps([created_at, key]).encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[str, str]:
+    """Inverse of ``encode_cursor``; ValueError on a malformed cursor."""
+    try:
+        created_at, key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, TypeError) as exc:
+        raise ValueError("invalid cursor") from exc
+    if not isinstance(created_at, str) or not isinstance(key, str):
+        raise ValueError("invalid cursor")
+    return created_at, key
+
+
+def page_query(
+    table: str, key: str, column: str, filters: dict[str, Any], cursor: str | None, limit: int
+) -> tuple[str, list[Any]]:
+    """SELECT ``column`` of ``table`` by equality ``filters``, newest first, after ``cursor``."""
+    where = [f"{name} = ?" for name in filters]
+    args: list[Any] = list(filters.values())
+    if cursor is not None:
+        created_at, last = decode_cursor(cursor)
+        where.append(f"(created_at < ? OR (created_at = ? AND {key} < ?))")
+        args += [created_at, created_at, last]
+    sql = (
+        f"SELECT created_at, {key}, {column} FROM {table} WHERE {' AND '.join(where)}"
+        f" ORDER BY created_at DESC, {key} DESC LIMIT ?"
+    )
+    return sql, [*args, limit + 1]
