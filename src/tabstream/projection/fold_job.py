@@ -42,6 +42,7 @@ def new_job(job_id: str, tenant: str, seen_at: str) -> Json:
         "pool": None,
         "request": None,
         "request_digest": None,
+        "idempotency_key": None,
         "created_at": seen_at,
         "started_at": None,
         "finished_at": None,
@@ -138,6 +139,7 @@ def _run_requested(_t: dict[TrialKey, Json], _m: dict[str, Json], job: Json, env
         pool=p.pool,
         request=p.request.redacted().model_dump(mode="json"),
         request_digest=p.request_digest,
+        idempotency_key=p.idempotency_key,
         created_at=ts(p.submitted_at),
     )
 

@@ -185,6 +185,15 @@ class ProjectionStore:
         page, nxt = self._page("jobs", "job_id", "state", filters, cursor, limit)
         return [_public_job(job) for job in page], nxt
 
+    def find_idempotent(self, tenant: str, key: str) -> tuple[str, str] | None:
+        """(job_id, request_digest) of the tenant's earliest run submitted with ``key``."""
+        row = self._db.execute(
+            "SELECT job_id, state FROM jobs WHERE tenant = ? AND idempotency_key = ?"
+            " ORDER BY created_at, job_id LIMIT 1",
+            (tenant, key),
+        ).fetchone()
+        return None if row is None else (str(row[0]), str(json.loads(row[1])["request_digest"]))
+
     def job_trials(self, tenant: str, job_id: str) -> list[Json] | None:
         """The job's trials ordered by (row, trial); None when the job is not the tenant's."""
         if self.job_owner(job_id) != tenant:
@@ -267,6 +276,7 @@ def _job_row(job: Json) -> tuple[Any, ...]:
         job["status"],
         job["dataset_id"],
         job["created_at"],
+        job["idempotency_key"],
         sql.dumps(job),
     )
 

@@ -9,8 +9,10 @@ from typing import Any
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     job_id TEXT PRIMARY KEY, tenant TEXT NOT NULL, status TEXT NOT NULL, dataset_id TEXT,
-    created_at TEXT NOT NULL, state TEXT NOT NULL
+    created_at TEXT NOT NULL, idempotency_key TEXT, state TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS jobs_by_idempotency ON jobs (tenant, idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
 CREATE INDEX IF NOT EXISTS jobs_by_tenant ON jobs (tenant, created_at DESC, job_id DESC);
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (tenant, status, created_at DESC, job_id DESC);
 CREATE INDEX IF NOT EXISTS jobs_by_dataset
@@ -37,7 +39,7 @@ CREATE TABLE IF NOT EXISTS offsets (
     PRIMARY KEY (topic, partition)
 ) WITHOUT ROWID;
 """
-UPSERT_JOB = "INSERT OR REPLACE INTO jobs VALUES (?, ?, ?, ?, ?, ?)"
+UPSERT_JOB = "INSERT OR REPLACE INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?)"
 UPSERT_TRIAL = "INSERT OR REPLACE INTO trials VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 UPSERT_DATASET = "INSERT OR REPLACE INTO datasets VALUES (?, ?, ?, ?)"
 UPSERT_MODEL = "INSERT OR REPLACE INTO models VALUES (?, ?, ?, ?, ?)"
