@@ -89,7 +89,7 @@ def test_failed_and_cancelled_outcomes() -> None:
 
 
 def test_cancel_requested_only_flags_until_the_worker_cancels() -> None:
-    synth, h = history(outcome="running", cancel=True)
+    _synth, h = history(outcome="running", cancel=True)
     job = fold(h.streams["commands"] + h.streams["events"] + h.streams["control"]).jobs[h.job_id]
     assert job["status"] == "running" and job["cancel_requested"]
     assert job["cancel_reason"] == "user"
@@ -174,7 +174,7 @@ def test_apply_is_pure() -> None:
 
 
 def test_completion_payload_fields_are_copied() -> None:
-    synth, h = history()
+    _synth, h = history()
     done = next(e for e in h.streams["events"] if isinstance(e.payload, JobCompleted))
     job = fold(h.streams["commands"] + h.streams["events"]).jobs[h.job_id]
     assert job["duration_s"] == done.payload.duration_s  # type: ignore[union-attr]

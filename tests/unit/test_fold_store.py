@@ -66,7 +66,7 @@ def test_records_below_the_stored_offset_are_not_reapplied(store: ProjectionStor
 
 
 def test_state_survives_reopen(tmp_path: Path) -> None:
-    envs, ids, _ = world()
+    envs, _ids, _ = world()
     first = ProjectionStore(tmp_path / "p.sqlite")
     first.apply_batch(items(envs[:10]))
     first.close()
