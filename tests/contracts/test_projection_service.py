@@ -1,0 +1,135 @@
+"""The projection service on every EventLog backend: follow, wait_applied, resume, rebuild."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+
+from tabstream.adapters.bus.port import EventLog, OutgoingRecord, Position
+from tabstream.projection import ProjectionService, ProjectionStore, Topics, rebuild, replay
+from tabstream.projection.synthetic import JobHistory, Synth
+from tabstream.schemas import Envelope, encode, headers
+from tests.contracts.conftest import Backend
+
+POOLS = ["cpu"]
+
+
+def topic_of(topics: Topics, kind: str) -> str:
+    return {"commands": topics.commands("cpu"), "control": topics.control}.get(kind, topics.events)
+
+
+async def publish(log: EventLog, topic: str, env: Envelope) -> Position:
+    record = OutgoingRecord(topic, env.aggregate_id, encode(env), headers(env))
+    return await log.publish(record)
+
+
+async def publish_jobs(
+    log: EventLog, topics: Topics, jobs: list[JobHistory]
+) -> list[tuple[str, Position]]:
+    out = []
+    for h in jobs:
+        for kind, envs in h.streams.items():
+            for env in envs:
+                topic = topic_of(topics, kind)
+                out.append((topic, await publish(log, topic, env)))
+    return out
+
+
+async def wait_all(service: ProjectionService, positions: list[tuple[str, Position]]) -> None:
+    for topic, pos in positions:
+        assert await service.wait_applied(topic, pos.partition, pos.offset, 20.0)
+
+
+def make_jobs(seed: int, n: int) -> list[JobHistory]:
+    synth = Synth(seed)
+    outcomes = ["completed", "failed", "cancelled", "running"]
+    return [
+        synth.job(
+            "acme", uuid.uuid4(), attempts=1 + i % 2, outcome=outcomes[i % 4], cancel=i % 4 == 2
+        )  # type: ignore[arg-type]
+        for i in range(n)
+    ]
+
+
+async def test_follows_waits_and_rebuilds_identically(
+    backend: Backend, tmp_path: Path, unique_name: str
+) -> None:
+    log = await backend.open()
+    topics = Topics(unique_name)
+    store = ProjectionStore(tmp_path / "live.sqlite")
+    service = ProjectionService(log, store, topics, POOLS)
+    await service.start()
+    try:
+        jobs = make_jobs(1, 4)
+        positions = await publish_jobs(log, topics, jobs)
+        await wait_all(service, positions)
+        statuses = [store.get_job("acme", h.job_id)["status"] for h in jobs]  # type: ignore[index]
+        assert statuses == ["completed", "failed", "cancelled", "running"]
+        assert store.get_job("acme", jobs[1].job_id)["attempts"][0]["outcome"] == "interrupted"  # type: ignore[index]
+        assert sum((await service.lag()).values()) <= 1  # a Kafka commit marker may trail
+        names = topics.projection_topics(POOLS)
+        digest = await rebuild(log, tmp_path / "fresh.sqlite", names, until=store.offsets())
+        assert digest == store.digest()
+        full = await rebuild(log, tmp_path / "full.sqlite", names)
+        assert full == store.digest()
+    finally:
+        await service.stop()
+        store.close()
+
+
+async def test_resume_from_stored_offsets_does_not_reapply(
+    backend: Backend, tmp_path: Path, unique_name: str
+) -> None:
+    log = await backend.open()
+    topics = Topics(unique_name)
+    path = tmp_path / "live.sqlite"
+    store = ProjectionStore(path)
+    service = ProjectionService(log, store, topics, POOLS)
+    await service.start()
+    jobs = make_jobs(2, 3)
+    await wait_all(service, await publish_jobs(log, topics, jobs[:2]))
+    applied_first = service.applied
+    await service.stop()
+    store.close()
+
+    more = await publish_jobs(log, topics, jobs[2:])
+    store = ProjectionStore(path)
+    service = ProjectionService(log, store, topics, POOLS)
+    await service.start()
+    try:
+        await wait_all(service, more)
+        await asyncio.sleep(0.3)
+        assert service.applied == sum(len(e) for e in jobs[2].streams.values())
+        assert applied_first == sum(len(e) for h in jobs[:2] for e in h.streams.values())
+        digest = await rebuild(log, tmp_path / "fresh.sqlite", topics.projection_topics(POOLS))
+        assert digest == store.digest()
+    finally:
+        await service.stop()
+        store.close()
+
+
+async def test_wait_applied_times_out_and_undecodable_records_are_skipped(
+    backend: Backend, tmp_path: Path, unique_name: str
+) -> None:
+    log = await backend.open()
+    topics = Topics(unique_name)
+    store = ProjectionStore(tmp_path / "live.sqlite")
+    service = ProjectionService(log, store, topics, POOLS)
+    await service.start()
+    try:
+        assert not await service.wait_applied(topics.events, 0, 10_000, 0.2)
+        bad = await log.publish(OutgoingRecord(topics.events, "k", b"\xffnot json"))
+        (job,) = make_jobs(3, 1)
+        good = await publish_jobs(log, topics, [job])
+        assert await service.wait_applied(topics.events, bad.partition, bad.offset, 20.0)
+        await wait_all(service, good)
+        assert service.undecodable == 1
+        assert store.get_job("acme", job.job_id) is not None
+        items = [i async for i in replay(log, topics.events)]
+        assert [i.error is not None for i in items].count(True) == 1
+        only = [i async for i in replay(log, topics.projection_topics(POOLS), job=job.job_id)]
+        assert len(only) == sum(len(e) for e in job.streams.values())
+    finally:
+        await service.stop()
+        store.close()
