@@ -3,18 +3,50 @@
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka import TopicPartition as KafkaTP
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, KafkaTimeoutError
 
 from tabstream.adapters.bus.kafka_group import KafkaGroupConsumer, bounded, to_record, unavailable
 from tabstream.adapters.bus.port import BusUnavailable, OutgoingRecord, Position, Record
 
 _TOPIC_EXISTS = 36
+_CHECK_S = 0.1
+_REPLAY_FETCH_BYTES = 4 * 1024 * 1024
+
+
+class AckDeadlines:
+    """Fails send futures not acknowledged within the timeout.
+
+    aiokafka's idempotent producer retries forever, so acks need a deadline; one FIFO and one
+    periodic check cost far less per publish than a timer each (``asyncio.timeout``).
+    """
+
+    def __init__(self, timeout_s: float) -> None:
+        self._timeout_s = timeout_s
+        self._inflight: deque[tuple[float, asyncio.Future[Any]]] = deque()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def watch(self, future: asyncio.Future[Any]) -> None:
+        """Fail ``future`` with ``KafkaTimeoutError`` unless it is done within the timeout."""
+        loop = asyncio.get_running_loop()
+        self._inflight.append((loop.time() + self._timeout_s, future))
+        if self._timer is None:
+            self._timer = loop.call_later(_CHECK_S, self._check)
+
+    def _check(self) -> None:
+        loop = asyncio.get_running_loop()
+        now, inflight = loop.time(), self._inflight
+        while inflight and (inflight[0][1].done() or inflight[0][0] <= now):
+            future = inflight.popleft()[1]
+            if not future.done():
+                future.set_exception(KafkaTimeoutError("no acknowledgement in time"))
+        self._timer = loop.call_later(_CHECK_S, self._check) if inflight else None
 
 
 class KafkaEventLog:
@@ -29,6 +61,7 @@ class KafkaEventLog:
         transactional_prefix: str = "tabstream",
         replication_factor: int = 1,
         linger_ms: int = 5,
+        max_batch_size: int = 512 * 1024,
     ) -> None:
         self.bootstrap = bootstrap
         self.client_id = client_id
@@ -36,11 +69,13 @@ class KafkaEventLog:
         self.transactional_prefix = transactional_prefix
         self._replication = replication_factor
         self._linger_ms = linger_ms
+        self._max_batch_size = max_batch_size
         self._timeout_s = request_timeout_ms / 1000 + 0.5
         self._producer: Any = None
         self._admin: Any = None
         self._probe: Any = None
         self._lock = asyncio.Lock()
+        self._acks = AckDeadlines(self._timeout_s)
 
     def client_kwargs(self) -> dict[str, Any]:
         """Connection settings shared by every client this log creates."""
@@ -51,12 +86,16 @@ class KafkaEventLog:
         }
 
     def producer_kwargs(self) -> dict[str, Any]:
-        """Producer settings: idempotent, acks=all, short linger so concurrent sends batch."""
+        """Producer settings: idempotent, acks=all, short linger and large batches.
+
+        Large batches matter: with aiokafka's 16 KiB default, acks=all throughput drops ~15x.
+        """
         return {
             **self.client_kwargs(),
             "enable_idempotence": True,
             "acks": "all",
             "linger_ms": self._linger_ms,
+            "max_batch_size": self._max_batch_size,
         }
 
     async def start(self) -> None:
@@ -97,14 +136,14 @@ class KafkaEventLog:
         """Send with acks=all and wait for the ack; ``BusUnavailable`` after the timeout."""
         producer = self._producer or await self._ensure_producer()
         try:
-            async with asyncio.timeout(self._timeout_s):
-                future = await producer.send(
-                    record.topic,
-                    record.value,
-                    key=record.key.encode(),
-                    headers=list(record.headers) or None,
-                )
-                meta = await future
+            future = await producer.send(
+                record.topic,
+                record.value,
+                key=record.key.encode(),
+                headers=list(record.headers) if record.headers else None,
+            )
+            self._acks.watch(future)
+            meta = await future
         except (TimeoutError, KafkaError) as exc:
             if unavailable(exc):
                 raise BusUnavailable(f"kafka: publish to {record.topic} failed: {exc!r}") from exc
@@ -148,12 +187,13 @@ class KafkaEventLog:
                 ends = await bounded(
                     "end_offsets", self._timeout_s, lambda: consumer.end_offsets(tps)
                 )
-                for tp in tps:
-                    async for record in _read_partition(consumer, tp, from_offset, ends[tp]):
+                async for batch in _read_to_end(consumer, tps, from_offset, ends):
+                    for record in batch:
                         yield record
             else:
-                async for record in _follow(consumer, tps, from_offset):
-                    yield record
+                async for batch in _follow(consumer, tps, from_offset):
+                    for record in batch:
+                        yield record
         finally:
             await consumer.stop()
 
@@ -175,6 +215,8 @@ class KafkaEventLog:
             enable_auto_commit=False,
             isolation_level="read_committed",
             auto_offset_reset="earliest",
+            max_partition_fetch_bytes=_REPLAY_FETCH_BYTES,
+            fetch_max_bytes=4 * _REPLAY_FETCH_BYTES,
         )
 
     async def _ensure_producer(self) -> Any:
@@ -218,27 +260,31 @@ async def _start_or_stop(client: Any, timeout_s: float) -> None:
         raise
 
 
-async def _read_partition(
-    consumer: Any, tp: KafkaTP, start: int, end: int
-) -> AsyncIterator[Record]:
-    if start >= end:
-        return
-    consumer.assign([tp])
-    consumer.seek(tp, start)
-    while await consumer.position(tp) < end:
-        batch = await consumer.getmany(tp, timeout_ms=1000, max_records=10_000)
-        for message in batch.get(tp, ()):
-            if message.offset >= end:
-                return
-            yield to_record(message)
+async def _read_to_end(
+    consumer: Any, tps: list[KafkaTP], start: int, ends: dict[KafkaTP, int]
+) -> AsyncIterator[list[Record]]:
+    """Partition by partition; every partition is assigned so the next ones are prefetched."""
+    todo = [tp for tp in tps if start < ends[tp]]
+    consumer.assign(todo)
+    for tp in todo:
+        consumer.seek(tp, start)
+    for tp in todo:
+        end = ends[tp]
+        while await consumer.position(tp) < end:
+            batch = await consumer.getmany(tp, timeout_ms=1000, max_records=10_000)
+            messages = batch.get(tp, [])
+            if messages and messages[-1].offset >= end:
+                yield [to_record(m) for m in messages if m.offset < end]
+                break
+            yield [to_record(m) for m in messages]
+        consumer.pause(tp)
 
 
-async def _follow(consumer: Any, tps: list[KafkaTP], start: int) -> AsyncIterator[Record]:
+async def _follow(consumer: Any, tps: list[KafkaTP], start: int) -> AsyncIterator[list[Record]]:
     consumer.assign(tps)
     for tp in tps:
         consumer.seek(tp, start)
     while True:
         batches = await consumer.getmany(timeout_ms=1000, max_records=10_000)
         for messages in batches.values():
-            for message in messages:
-                yield to_record(message)
+            yield [to_record(m) for m in messages]

@@ -39,18 +39,28 @@ async def bounded(what: str, timeout_s: float, call: Callable[[], Awaitable[_T]]
         raise
 
 
+_new_record = object.__new__
+_set = object.__setattr__
+
+
 def to_record(message: Any) -> Record:
-    """Convert an aiokafka ``ConsumerRecord`` to a port ``Record``."""
+    """Convert an aiokafka ``ConsumerRecord`` to a port ``Record`` (hot path on replay)."""
     key = message.key
-    return Record(
-        message.topic,
-        message.partition,
-        message.offset,
-        None if key is None else key.decode(),
-        message.value,
-        tuple(message.headers),
-        message.timestamp,
+    record: Record = _new_record(Record)
+    _set(
+        record,
+        "__dict__",
+        {
+            "topic": message.topic,
+            "partition": message.partition,
+            "offset": message.offset,
+            "key": None if key is None else key.decode(),
+            "value": message.value,
+            "headers": tuple(message.headers) if message.headers else (),
+            "timestamp_ms": message.timestamp,
+        },
     )
+    return record
 
 
 def _kafka_offsets(offsets: Mapping[TopicPartition, int]) -> dict[KafkaTP, int]:

@@ -1,0 +1,1 @@
+"""tabstream benchmarks: each module has ``main(argv)`` and writes results/<name>.json + .md."""
