@@ -27,7 +27,9 @@ def _answers(bootstrap: str) -> bool:
         return False
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Runs after `-m` deselection: only kafka tests that will really run need the broker."""
     if not any(item.get_closest_marker("kafka") for item in items):
         return
     bootstrap = kafka_bootstrap_or_none()
