@@ -153,3 +153,9 @@ def test_digest_is_stable_and_sensitive(tmp_path: Path) -> None:
     assert a.digest() == b.digest()
     b.apply_batch([("ev", 1, 0, None)])
     assert a.digest() != b.digest()
+
+
+def test_snapshot_reads_offsets_and_digest_together(store: ProjectionStore) -> None:
+    envs, _, _ = world()
+    store.apply_batch(items(envs))
+    assert store.snapshot() == (store.offsets(), store.digest())

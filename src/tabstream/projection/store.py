@@ -254,6 +254,17 @@ class ProjectionStore:
 
     # -- proof -------------------------------------------------------------------------------
 
+    def snapshot(self) -> tuple[dict[TopicPartition, int], str]:
+        """The stored offsets and the digest, read in one transaction (consistent even while
+        another process keeps applying)."""
+        self._db.execute("BEGIN")
+        try:
+            rows = self._db.execute("SELECT topic, partition, next_offset FROM offsets")
+            offsets = {TopicPartition(t, int(p)): int(o) for t, p, o in rows}
+            return offsets, self.digest()
+        finally:
+            self._db.execute("COMMIT")
+
     def digest(self) -> str:
         """sha256 over a canonical dump of every table (rows sorted by primary key)."""
         h = hashlib.sha256()
