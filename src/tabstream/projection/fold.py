@@ -66,17 +66,18 @@ def apply(state: ProjectionState, env: Envelope) -> ProjectionState:
     return new
 
 
-def apply_in_place(state: ProjectionState, env: Envelope) -> bool:
+def apply_in_place(state: ProjectionState, env: Envelope, job_id: str | None = None) -> bool:
     """Fold ``env`` into ``state`` by mutation; False when it was skipped as a duplicate.
 
     Only job dicts are mutated; trials, datasets and models are replaced, never changed, so a
     shallow ``ProjectionState.copy`` plus a deep copy of the touched job isolates a caller.
+    ``job_id`` may pass ``job_of(env)`` when the caller already computed it.
     """
     payload = env.payload
     if isinstance(payload, DatasetRegistered):
         state.datasets[str(payload.dataset_id)] = fold_job.dataset_row(env, payload)
         return True
-    job_id = job_of(env)
+    job_id = job_id or job_of(env)
     if job_id is None:
         return False
     job = state.jobs.get(job_id)

@@ -28,8 +28,8 @@ TERMINAL_STATUS = {"JobCompleted": "completed", "JobFailed": "failed", "JobCance
 
 
 def ts(value: datetime) -> str:
-    """A fixed-width UTC timestamp that sorts lexicographically."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """A fixed-width UTC timestamp (``...T12:00:00.000000+00:00``) that sorts as text."""
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def new_job(job_id: str, tenant: str, seen_at: str) -> Json:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tabstream.adapters.bus.port import EventLog, Record, TopicPartition
 from tabstream.projection.fold import job_of
-from tabstream.projection.store import Item, ProjectionStore
+from tabstream.projection.store import Item, ProjectionStore, gc_paused
 from tabstream.schemas.events import Envelope, decode
 
 
@@ -73,29 +73,44 @@ async def rebuild(
     path: Path | str,
     topics: Sequence[str],
     until: Mapping[TopicPartition, int] | None = None,
-    batch_size: int = 2000,
+    batch_size: int = 5000,
 ) -> str:
     """Fold ``topics`` from offset 0 into a fresh store at ``path`` and return its digest.
 
     With ``until`` (e.g. a live store's ``offsets()``) each partition stops before that offset
     (partitions absent from it are skipped), so the result is comparable with that store.
+    The fresh store is written with ``synchronous=OFF``: a crashed rebuild is simply redone.
     """
     _remove_store(Path(path))
-    store = ProjectionStore(path)
+    store = ProjectionStore(path, synchronous="OFF")
     try:
-        batch: list[Item] = []
-        async for item in replay(log, topics):
-            r = item.record
-            if until is not None and r.offset >= until.get(TopicPartition(r.topic, r.partition), 0):
-                continue
-            batch.append(to_item(item))
-            if len(batch) >= batch_size:
-                store.apply_batch(batch)
-                batch = []
-        store.apply_batch(batch)
+        with gc_paused():
+            await _fold_topics(log, store, topics, until, batch_size)
         return store.digest()
     finally:
         store.close()
+
+
+async def _fold_topics(
+    log: EventLog,
+    store: ProjectionStore,
+    topics: Sequence[str],
+    until: Mapping[TopicPartition, int] | None,
+    batch_size: int,
+) -> None:
+    for topic in topics:
+        batch: list[Record] = []
+        stream = log.read(topic, to_end=True)
+        try:
+            async for r in stream:
+                if until is None or r.offset < until.get(r.tp, 0):
+                    batch.append(r)
+                if len(batch) >= batch_size:
+                    store.apply_batch(to_item(decode_record(r)) for r in batch)
+                    batch = []
+        finally:
+            await _close(stream)
+        store.apply_batch(to_item(decode_record(r)) for r in batch)
 
 
 def _remove_store(path: Path) -> None:

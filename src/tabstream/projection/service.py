@@ -134,7 +134,7 @@ class ProjectionService:
             while len(records) < self._batch_size and not self._queue.empty():
                 records.append(self._queue.get_nowait())
             try:
-                result = self.store.apply_batch([self._item(r) for r in records])
+                result = self.store.apply_batch(self._item(r) for r in records)
             except Exception:
                 _log.exception("projection batch failed; resuming from stored offsets")
                 await self._resync()

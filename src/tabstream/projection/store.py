@@ -7,6 +7,7 @@ Job state is cached in memory between batches; a failed batch drops the cache.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import sqlite3
@@ -15,6 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from pydantic_core import to_json
 
 from tabstream.adapters.bus.port import TopicPartition
 from tabstream.logs import get_logger
@@ -65,42 +68,50 @@ class ProjectionStore:
     def apply_batch(self, items: Iterable[Item]) -> BatchResult:
         """Fold records and store the touched state and next offsets in one transaction.
 
-        Records at or below a partition's stored offset are skipped (never applied twice).
+        ``items`` may be a lazy iterable (e.g. decoding as it goes). Records at or below a
+        partition's stored offset are skipped (never applied twice). The cyclic garbage
+        collector is paused meanwhile: a batch allocates many objects and frees them by
+        reference counting, and collections triggered mid-batch were the largest cost.
         """
-        given = list(items)
-        batch = [i for i in given if i[2] >= self._offsets.get(TopicPartition(i[0], i[1]), 0)]
-        result = BatchResult(already_applied=len(given) - len(batch))
-        self._load_jobs({j for *_, env in batch if env is not None and (j := job_of(env))})
-        state = ProjectionState(jobs=self._jobs)
-        try:
-            dirty, offsets = self._fold(state, batch, result)
-            with self._transaction():
-                self._write(state, dirty, offsets)
-        except BaseException:
-            self._jobs.clear()
-            raise
-        self._offsets.update(offsets)
-        return result
+        with gc_paused():
+            given = list(items)
+            batch = [
+                (i, job_of(i[3]) if i[3] is not None else None)
+                for i in given
+                if i[2] >= self._offsets.get(TopicPartition(i[0], i[1]), 0)
+            ]
+            result = BatchResult(already_applied=len(given) - len(batch))
+            self._load_jobs({job_id for _, job_id in batch if job_id is not None})
+            state = ProjectionState(jobs=self._jobs)
+            try:
+                dirty, offsets = self._fold(state, batch, result)
+                with self._transaction():
+                    self._write(state, dirty, offsets)
+            except BaseException:
+                self._jobs.clear()
+                raise
+            self._offsets.update(offsets)
+            return result
 
     def _fold(
-        self, state: ProjectionState, batch: Sequence[Item], result: BatchResult
+        self, state: ProjectionState, batch: Sequence[tuple[Item, str | None]], result: BatchResult
     ) -> tuple[set[str], dict[TopicPartition, int]]:
         dirty: set[str] = set()
         offsets: dict[TopicPartition, int] = {}
-        for topic, partition, offset, env in batch:
+        for (topic, partition, offset, env), job_id in batch:
             offsets[TopicPartition(topic, partition)] = offset + 1
             if env is None:
                 result.undecodable += 1
                 continue
             try:
-                applied = apply_in_place(state, env)
+                applied = apply_in_place(state, env, job_id)
             except Exception:
                 _log.exception("fold failed", topic=topic, partition=partition, offset=offset)
                 result.failed += 1
                 continue
             result.applied += applied
             result.duplicates += not applied
-            if (job_id := job_of(env)) is not None:
+            if job_id is not None:
                 dirty.add(job_id)
         return dirty, offsets
 
@@ -271,9 +282,21 @@ class ProjectionStore:
         for table, order in sql.DIGEST_TABLES:
             h.update(f"#{table}\n".encode())
             for row in self._db.execute(f"SELECT * FROM {table} ORDER BY {order}"):
-                h.update(sql.dumps(list(row)).encode())
+                h.update(to_json(list(row)))
                 h.update(b"\n")
         return h.hexdigest()
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector (reference counting still frees memory)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _public_job(job: Json) -> Json:
@@ -302,13 +325,13 @@ def _trial_row(t: Json) -> tuple[Any, ...]:
         t["state"],
         t["score"],
         t["seconds"],
-        sql.dumps(t),
+        sql.dumps_built(t),
     )
 
 
 def _dataset_row(d: Json) -> tuple[Any, ...]:
-    return (d["dataset_id"], d["tenant"], d["created_at"], sql.dumps(d))
+    return (d["dataset_id"], d["tenant"], d["created_at"], sql.dumps_built(d))
 
 
 def _model_row(m: Json) -> tuple[Any, ...]:
-    return (m["model_id"], m["tenant"], m["job_id"], m["created_at"], sql.dumps(m))
+    return (m["model_id"], m["tenant"], m["job_id"], m["created_at"], sql.dumps_built(m))

@@ -6,6 +6,8 @@ import base64
 import json
 from typing import Any
 
+from pydantic_core import to_json
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     job_id TEXT PRIMARY KEY, tenant TEXT NOT NULL, status TEXT NOT NULL, dataset_id TEXT,
@@ -56,9 +58,18 @@ DIGEST_TABLES = (
 )
 
 
+_SORTED = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def dumps(value: Any) -> str:
-    """Canonical JSON: sorted keys, no whitespace."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """Canonical JSON: sorted keys, no whitespace (for state that is reloaded and mutated)."""
+    return _SORTED.encode(value)
+
+
+def dumps_built(value: Any) -> str:
+    """Compact JSON in insertion order: for rows built afresh by the fold from one record
+    (trials, datasets, models), whose key order is already a function of the log alone."""
+    return to_json(value).decode()
 
 
 def encode_cursor(created_at: str, key: str) -> str:

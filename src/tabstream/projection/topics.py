@@ -34,8 +34,9 @@ class Topics:
         return f"{self.commands(pool)}.dlq"
 
     def projection_topics(self, pools: Iterable[str]) -> list[str]:
-        """Every topic the projection folds: events, control and each pool's commands."""
-        return [self.events, self.control, *(self.commands(p) for p in sorted(set(pools)))]
+        """Every topic the projection folds: each pool's commands, control, then events (a
+        rebuild reading in this order meets a job's RunRequested before its worker events)."""
+        return [*(self.commands(p) for p in sorted(set(pools))), self.control, self.events]
 
     def partition_counts(self, pools: Iterable[str]) -> dict[str, int]:
         """Default partition counts of the projection's topics (for ``create_topics``)."""
