@@ -20,7 +20,8 @@ def _mse(y: np.ndarray, p: np.ndarray) -> float:
 def _noisy_probas(rng: np.random.Generator, y: np.ndarray, k: int, noise: float) -> np.ndarray:
     logits = np.eye(k)[y] * 2 + rng.normal(scale=noise, size=(len(y), k))
     e = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
+    out: np.ndarray = e / e.sum(axis=1, keepdims=True)
+    return out
 
 
 @pytest.mark.parametrize("seed", range(5))

@@ -1,0 +1,197 @@
+"""Model bundles: preprocessing state + family files + a manifest, verified by sha256 on load.
+
+Layout under ``models/<model_id>/`` in the artifact store::
+
+    manifest.json                 bundle version, task, input features, metrics, members, digests
+    m<i>/f<j>/preprocess.json     Preprocessor.state() of fold model j of member i
+    m<i>/f<j>/file<k>             the k-th file of FittedModel.to_files() (name in the manifest)
+
+A single model is one member with one fold model and weight 1. An ensemble member is the K fold
+models of one trial: it predicts the mean of its fold models, and members are weighted. The
+bundle digest is the sha256 of the manifest bytes, which list every file's sha256. No pickle.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pyarrow as pa
+
+from tabstream.pipeline.families import get_family
+from tabstream.pipeline.preprocess import Preprocessor
+from tabstream.pipeline.store import Artifacts
+from tabstream.pipeline.types import FittedModel, ProblemSpec
+
+BUNDLE_VERSION = 1
+MANIFEST = "manifest.json"
+
+
+class BundleIntegrityError(ValueError):
+    """A bundle whose bytes do not match the recorded sha256 digests."""
+
+
+@dataclass(frozen=True)
+class FoldModel:
+    """One fitted model with the preprocessing state it was trained behind."""
+
+    preprocessor: dict[str, Any]
+    files: dict[str, bytes]
+
+
+@dataclass(frozen=True)
+class Member:
+    """Fold models of one configuration (mean of folds), with its ensemble weight."""
+
+    family: str
+    folds: list[FoldModel]
+    weight: float = 1.0
+    row: int | None = None
+    trial: int | None = None
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """Everything needed to rebuild a trained model (single or ensemble)."""
+
+    kind: Literal["single", "ensemble"]
+    spec: ProblemSpec
+    features: list[tuple[str, str]]  # input column name, arrow type string
+    members: list[Member]
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def sha256(data: bytes) -> str:
+    """Hex sha256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def _dump(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
+
+
+def save_bundle(artifacts: Artifacts, model_id: str, bundle: Bundle) -> tuple[str, str]:
+    """Write the bundle under ``models/<model_id>/``; returns (manifest URI, bundle sha256)."""
+    base = f"models/{model_id}"
+    members = []
+    for i, member in enumerate(bundle.members):
+        folds = []
+        for j, fold in enumerate(member.folds):
+            prefix = f"m{i}/f{j}"
+            pre = _put(artifacts, base, f"{prefix}/preprocess.json", _dump(fold.preprocessor))
+            files = [
+                {"name": name} | _put(artifacts, base, f"{prefix}/file{k}", data)
+                for k, (name, data) in enumerate(sorted(fold.files.items()))
+            ]
+            folds.append({"preprocessor": pre, "files": files})
+        members.append(
+            {
+                "family": member.family,
+                "weight": member.weight,
+                "row": member.row,
+                "trial": member.trial,
+                "folds": folds,
+            }
+        )
+    manifest = _dump(_manifest(bundle, members))
+    uri = artifacts.put_bytes(f"{base}/{MANIFEST}", manifest)
+    return uri, sha256(manifest)
+
+
+def _put(artifacts: Artifacts, base: str, rel: str, data: bytes) -> dict[str, str]:
+    artifacts.put_bytes(f"{base}/{rel}", data)
+    return {"key": rel, "sha256": sha256(data)}
+
+
+def _manifest(bundle: Bundle, members: list[dict[str, Any]]) -> dict[str, Any]:
+    spec = bundle.spec
+    return {
+        "bundle_version": BUNDLE_VERSION,
+        "kind": bundle.kind,
+        "task": {
+            "kind": spec.kind,
+            "label": spec.label,
+            "classes": list(spec.classes) if spec.classes is not None else None,
+        },
+        "features": [{"name": n, "type": t} for n, t in bundle.features],
+        "metrics": bundle.metrics,
+        "families": sorted({m.family for m in bundle.members}),
+        "members": members,
+    }
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A verified, rebuilt bundle ready to predict on raw Arrow tables."""
+
+    spec: ProblemSpec
+    kind: str
+    features: list[tuple[str, str]]
+    metrics: dict[str, float]
+    members: list[tuple[float, list[tuple[Preprocessor, FittedModel]]]]
+
+    def predict_raw(self, table: pa.Table) -> np.ndarray:
+        """Raw predictions: weighted mean over members of the mean over their fold models."""
+        inputs = self._inputs(table)
+        total: np.ndarray | None = None
+        for weight, folds in self.members:
+            preds = [model.predict_raw(pre.transform(inputs)) for pre, model in folds]
+            part = weight * np.mean(np.stack(preds), axis=0)
+            total = part if total is None else total + part
+        assert total is not None
+        return total
+
+    def predict(self, table: pa.Table) -> np.ndarray:
+        """Decoded class labels (classification) or predicted values (regression)."""
+        raw = self.predict_raw(table)
+        if self.spec.classes is None:
+            return raw
+        classes = np.asarray(self.spec.classes, dtype=object)
+        return np.asarray(classes[np.argmax(raw, axis=1)])
+
+    def _inputs(self, table: pa.Table) -> pa.Table:
+        missing = [n for n, _ in self.features if n not in table.column_names]
+        if missing:
+            raise ValueError(f"input table lacks feature columns {missing}")
+        return table.select([n for n, _ in self.features])
+
+
+def load_bundle(artifacts: Artifacts, model_id: str, expected_sha256: str) -> LoadedModel:
+    """Read, verify every digest (``BundleIntegrityError`` on mismatch) and rebuild a bundle."""
+    base = f"models/{model_id}"
+    raw = artifacts.get_bytes(f"{base}/{MANIFEST}")
+    if sha256(raw) != expected_sha256:
+        raise BundleIntegrityError(f"manifest of model {model_id} does not match its sha256")
+    manifest = json.loads(raw)
+    if manifest.get("bundle_version") != BUNDLE_VERSION:
+        raise BundleIntegrityError(f"unsupported bundle version {manifest.get('bundle_version')}")
+    task = manifest["task"]
+    classes = tuple(task["classes"]) if task["classes"] is not None else None
+    spec = ProblemSpec(task["kind"], task["label"], classes)
+    members = [
+        (
+            float(m["weight"]),
+            [_load_fold(artifacts, base, m["family"], f, spec) for f in m["folds"]],
+        )
+        for m in manifest["members"]
+    ]
+    features = [(f["name"], f["type"]) for f in manifest["features"]]
+    return LoadedModel(spec, manifest["kind"], features, dict(manifest["metrics"]), members)
+
+
+def _verified(artifacts: Artifacts, base: str, entry: dict[str, str]) -> bytes:
+    data = artifacts.get_bytes(f"{base}/{entry['key']}")
+    if sha256(data) != entry["sha256"]:
+        raise BundleIntegrityError(f"{base}/{entry['key']} does not match its sha256")
+    return data
+
+
+def _load_fold(
+    artifacts: Artifacts, base: str, family: str, fold: dict[str, Any], spec: ProblemSpec
+) -> tuple[Preprocessor, FittedModel]:
+    state = json.loads(_verified(artifacts, base, fold["preprocessor"]))
+    files = {f["name"]: _verified(artifacts, base, f) for f in fold["files"]}
+    return Preprocessor.from_state(state), get_family(family).load(files, spec)

@@ -1,0 +1,115 @@
+"""Search rows: resume, failing trials, unavailable families, generic journal backend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import pytest
+
+from tabstream.pipeline.families import get_family
+from tabstream.pipeline.run import Cancelled, run
+from tests.unit.pipeline_support import of_type, request, run_collect, store_with
+
+
+@pytest.fixture(autouse=True)
+def _one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TABSTREAM_FAMILY_THREADS", "1")
+
+
+def test_resume_does_not_redo_finished_trials(tmp_path: Path) -> None:
+    store, ref = store_with(tmp_path, "credit_g", 200)
+    req, job_id = request("credit_g", n_trials=4, n_splits=2), uuid4()
+    first: list[Any] = []
+
+    def stop() -> bool:
+        return len(of_type(first, "TrialCompleted")) >= 2
+
+    with pytest.raises(Cancelled):
+        run(req, ref, store, first.append, job_id=job_id, should_stop=stop)
+    assert len(of_type(first, "TrialCompleted")) == 2
+    _, events = run_collect(store, ref, req, job_id=job_id)
+    redone = of_type(events, "TrialCompleted")
+    assert [t.trial for t in redone] == [2, 3]
+    (row,) = of_type(events, "RowCompleted")
+    assert row.n_trials == 4 and row.n_failed == 0
+
+
+def test_cancel_mid_trial_redoes_it_with_the_defaults(tmp_path: Path) -> None:
+    store, ref = store_with(tmp_path, "credit_g", 200)
+    req, job_id, calls = request("credit_g", n_trials=2, n_splits=2), uuid4(), [0]
+
+    def stop_in_second_fold() -> bool:
+        calls[0] += 1
+        return calls[0] >= 3
+
+    with pytest.raises(Cancelled):
+        run(req, ref, store, lambda e: None, job_id=job_id, should_stop=stop_in_second_fold)
+    _, events = run_collect(store, ref, req, job_id=job_id)
+    trials = of_type(events, "TrialCompleted")
+    assert [t.trial for t in trials] == [1, 2]
+    assert trials[0].params["learning_rate"] == 0.1 and trials[0].params["max_depth"] == 6
+
+
+def test_failing_trial_is_recorded_and_row_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    family = get_family("xgboost")
+    real_fit, calls = family.fit, {"n": 0}
+
+    def flaky(*args: Any, **kw: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("CUDA out of memory (simulated)")
+        return real_fit(*args, **kw)
+
+    monkeypatch.setattr(family, "fit", flaky)
+    store, ref = store_with(tmp_path, "credit_g", 200)
+    result, events = run_collect(store, ref, request("credit_g", n_trials=2, n_splits=2))
+    states = [(t.state, t.error) for t in of_type(events, "TrialCompleted")]
+    assert states[0][0] == "failed" and "out of memory" in (states[0][1] or "")
+    assert states[1] == ("complete", None)
+    (row,) = of_type(events, "RowCompleted")
+    assert row.n_failed == 1 and row.best_trial == 1
+    assert result.best_model_id is not None
+
+
+def test_unavailable_family_fails_its_row_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TABSTREAM_TABICL_CHECKPOINT", raising=False)
+    tabicl = get_family("tabicl")
+    if tabicl.available() is None:
+        monkeypatch.setattr(tabicl, "available", lambda: "no tabicl checkpoint configured")
+    store, ref = store_with(tmp_path, "credit_g", 200)
+    req = request("credit_g", model_types=["tabicl", "xgboost"], n_trials=1, n_splits=2)
+    result, events = run_collect(store, ref, req)
+    rows = {r.family: r for r in of_type(events, "RowCompleted")}
+    assert rows["tabicl"].error and rows["tabicl"].best_trial is None
+    assert rows["xgboost"].error is None
+    assert [e.family for e in result.leaderboard] == ["xgboost", "tabicl"]
+    assert result.leaderboard[1].model_id is None
+
+
+class _RemoteLike:
+    """A store without local paths, so the journal goes through get/append bytes."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def local_path(self, key: str) -> None:
+        return None
+
+
+def test_blob_journal_resumes_too(tmp_path: Path) -> None:
+    store, ref = store_with(tmp_path, "credit_g", 150)
+    remote, job_id = _RemoteLike(store), uuid4()
+    req = request("credit_g", n_trials=1, n_splits=2)
+    run_collect(remote, ref, req, job_id=job_id)  # type: ignore[arg-type]
+    assert store.exists(f"jobs/{job_id}/study.journal")
+    _, events = run_collect(remote, ref, req, job_id=job_id)  # type: ignore[arg-type]
+    assert of_type(events, "TrialCompleted") == []
