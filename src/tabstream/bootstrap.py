@@ -7,9 +7,11 @@ Only this module and the CLI pick concrete adapters. The API reads the projectio
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Sequence
+import socket
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -19,6 +21,7 @@ from tabstream.adapters.bus.embedded import EmbeddedEventLog
 from tabstream.adapters.bus.kafka import KafkaEventLog
 from tabstream.adapters.bus.port import EventLog
 from tabstream.adapters.secrets import HeaderCipher, derive_key
+from tabstream.consumer import Worker, WorkerConfig
 from tabstream.logs import get_logger
 from tabstream.producer_api import ApiContext, ApiLimits, ApiTopics, Page, create_app
 from tabstream.producer_api.auth import Authenticator, parse_static_tokens
@@ -28,7 +31,7 @@ from tabstream.projection.service import ProjectionService
 from tabstream.projection.store import ProjectionStore
 from tabstream.projection.topics import Topics
 from tabstream.schemas import Producer
-from tabstream.settings import ApiSettings, CommonSettings, load_or_create_secret
+from tabstream.settings import ApiSettings, CommonSettings, WorkerSettings, load_or_create_secret
 
 _log = get_logger(__name__)
 BENCH_ECHO_ENV = "TABSTREAM_BENCH_ECHO"
@@ -90,9 +93,7 @@ class ProjectionReadModel:
         return self.store.job_trials(tenant, job_id) or []
 
     def find_idempotent(self, tenant: str, key: str) -> tuple[str, str] | None:
-        finder = getattr(self.store, "find_idempotent", None)
-        found: tuple[str, str] | None = finder(tenant, key) if finder else None
-        return found
+        return self.store.find_idempotent(tenant, key)
 
     def get_dataset(self, tenant: str, dataset_id: str) -> Row | None:
         return self.store.get_dataset(tenant, dataset_id)
@@ -199,3 +200,46 @@ def _limits(settings: ApiSettings) -> ApiLimits:
         submit_timeout_s=settings.submit_timeout_s,
         import_root=str(Path(root).resolve()) if root else None,
     )
+
+
+# -- worker ------------------------------------------------------------------------------------
+
+
+def worker_decrypt(settings: CommonSettings) -> Callable[[str], dict[str, str]] | None:
+    """The teacher-header decryptor: TABSTREAM_SECRET_KEY or ``<data_dir>/secret.key`` (the
+    API's); None when neither exists (jobs with encrypted headers then fail clearly)."""
+    key = getattr(settings, "secret_key", None)
+    if key is not None:
+        return HeaderCipher(key.get_secret_value()).decrypt
+    if (settings.data_dir / "secret.key").exists():
+        return HeaderCipher(load_or_create_secret(settings.data_dir)).decrypt
+    return None
+
+
+def build_worker(
+    settings: WorkerSettings,
+    log: EventLog | None = None,
+    *,
+    instance_id: str | None = None,
+    topic_prefix: str | None = None,
+    **overrides: Any,
+) -> Worker:
+    """A worker on ``log`` (a new one from the settings when None); ``overrides`` go to
+    ``WorkerConfig`` (e.g. ``child_argv``, ``session_timeout_ms``). An explicit
+    ``instance_id`` makes the group membership static."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    log = log or build_event_log(settings, client_id="tabstream-worker")
+    instance = instance_id or settings.instance_id
+    values: dict[str, Any] = {
+        "pool": settings.pool,
+        "slots": settings.slots,
+        "gpu": settings.gpu,
+        "instance": instance or f"{socket.gethostname()}-{os.getpid()}",
+        "static_membership": instance is not None,
+        "prefix": topic_prefix or os.environ.get(TOPIC_PREFIX_ENV) or "tabstream",
+        "artifacts_uri": settings.artifact_root,
+        "max_attempts": settings.max_attempts,
+        "job_timeout_s": settings.job_timeout_s,
+    }
+    values.update(overrides)
+    return Worker(log, WorkerConfig(**values), decrypt=worker_decrypt(settings))
