@@ -19,132 +19,31 @@ from __future__ import annotations
 
 import time
 import traceback
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
-from uuid import UUID
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import optuna
-import pyarrow as pa
 from optuna.trial import TrialState
 from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
 from tabstream.pipeline.families import get_family
-from tabstream.pipeline.metrics import Metric, score, to_loss
 from tabstream.pipeline.pareto import normalise, scalarise
-from tabstream.pipeline.preprocess import Preprocessor
-from tabstream.pipeline.store import Artifacts
-from tabstream.pipeline.types import Emit, Family, FeatureMatrix, FittedModel, ProblemSpec
-from tabstream.schemas.events import RowCompleted, TrialCompleted
+from tabstream.pipeline.row_events import row_event, trial_event
+from tabstream.pipeline.rows import (
+    Cancelled,
+    Row,
+    RowResult,
+    SearchContext,
+    TrialRecord,
+    fold_metrics,
+    primary_loss,
+)
+from tabstream.pipeline.types import Family, ProblemSpec
 
-Split = tuple[np.ndarray, np.ndarray]
 DEFAULTS_ATTR = "tabstream_defaults"
 MAX_ERROR = 2000
-
-
-class Cancelled(Exception):
-    """``should_stop()`` asked the run to stop."""
-
-
-@dataclass(frozen=True)
-class Row:
-    """One matrix row: a family, and a metric weight vector in a Pareto sweep."""
-
-    index: int
-    family: str
-    weights: tuple[float, ...] | None = None
-
-
-@dataclass
-class SearchContext:
-    """Everything a row needs: data, folds, metrics, budget, I/O callbacks."""
-
-    job_id: UUID
-    features: pa.Table
-    y: np.ndarray
-    spec: ProblemSpec
-    splits: list[Split]
-    metrics: Sequence[Metric]
-    strategy: Literal["optuna", "random"]
-    n_trials: int
-    random_state: int
-    device: str
-    artifacts: Artifacts
-    emit: Emit
-    storage: optuna.storages.BaseStorage
-    should_stop: Callable[[], bool] = lambda: False
-    _folds: dict[tuple[str, int], tuple[Preprocessor, FeatureMatrix, FeatureMatrix]] = field(
-        default_factory=dict
-    )
-
-    @property
-    def covered(self) -> np.ndarray:
-        """Row indices that are scored out of fold (all rows for K-fold)."""
-        return np.unique(np.concatenate([va for _, va in self.splits]))
-
-    def fold_data(self, kind: str, f: int) -> tuple[Preprocessor, FeatureMatrix, FeatureMatrix]:
-        """Preprocessor fitted on training fold ``f`` and the transformed train/val matrices."""
-        if (kind, f) not in self._folds:
-            tr, va = self.splits[f]
-            pre = Preprocessor(kind).fit(self.features.take(tr))  # type: ignore[arg-type]
-            train, val = (
-                pre.transform(self.features.take(tr)),
-                pre.transform(self.features.take(va)),
-            )
-            self._folds[(kind, f)] = (pre, train, val)
-        return self._folds[(kind, f)]
-
-
-@dataclass(frozen=True)
-class TrialRecord:
-    """A complete trial: params, mean and per-fold metrics, OOF predictions on ``covered``."""
-
-    row: int
-    number: int
-    params: dict[str, Any]
-    metrics: dict[str, float]
-    fold_metrics: list[dict[str, float]]
-    oof: np.ndarray
-
-
-@dataclass
-class RowResult:
-    """The outcome of a row: its complete trials, best trial, failures, or an error."""
-
-    row: Row
-    trials: list[TrialRecord] = field(default_factory=list)
-    best: TrialRecord | None = None
-    n_failed: int = 0
-    error: str | None = None
-
-
-def fit_folds(
-    ctx: SearchContext, family: Family, params: Mapping[str, Any]
-) -> list[tuple[Preprocessor, FittedModel]]:
-    """Refit a configuration on every fold exactly as in the search (same folds and seeds)."""
-    out = []
-    for f, (tr, va) in enumerate(ctx.splits):
-        pre, train, val = ctx.fold_data(family.preprocessing, f)
-        model = family.fit(
-            train, ctx.y[tr], val, ctx.y[va], params, ctx.spec, ctx.device, ctx.random_state + f
-        )
-        out.append((pre, model))
-    return out
-
-
-def fold_metrics(
-    ctx: SearchContext, oof: np.ndarray
-) -> tuple[dict[str, float], list[dict[str, float]]]:
-    """Per-fold and mean metrics of OOF predictions aligned to ``ctx.covered``."""
-    covered = ctx.covered
-    per_fold = []
-    for _, va in ctx.splits:
-        pos = np.searchsorted(covered, va)
-        per_fold.append({m.name: score(m, ctx.y[va], oof[pos]) for m in ctx.metrics})
-    mean = {m.name: float(np.nanmean([d[m.name] for d in per_fold])) for m in ctx.metrics}
-    return mean, per_fold
 
 
 def _oof_key(ctx: SearchContext, row: int, trial: int) -> str:
@@ -174,7 +73,7 @@ def run_row(ctx: SearchContext, row: Row) -> RowResult:
     family, reason = _unusable(row.family, ctx)
     if family is None:
         result = RowResult(row, error=reason)
-        ctx.emit(_row_event(ctx, result))
+        ctx.emit(row_event(ctx, result))
         return result
     study = optuna.create_study(
         study_name=f"row-{row.index}-{row.family}",
@@ -193,7 +92,7 @@ def run_row(ctx: SearchContext, row: Row) -> RowResult:
     result.best = _best(ctx, result)
     if result.best is None and result.error is None:
         result.error = f"all {result.n_failed} trials failed"
-    ctx.emit(_row_event(ctx, result))
+    ctx.emit(row_event(ctx, result))
     return result
 
 
@@ -248,7 +147,7 @@ def _run_trial(ctx: SearchContext, study: optuna.Study, family: Family, result: 
         trial.set_user_attr("error", error)
         study.tell(trial, state=TrialState.FAIL)
         result.n_failed += 1
-        ctx.emit(_trial_event(ctx, result.row, trial.number, params, clock, None, error))
+        ctx.emit(trial_event(ctx, result.row, trial.number, params, clock, None, error))
         return
     metrics, per_fold = fold_metrics(ctx, oof)
     record = TrialRecord(result.row.index, trial.number, params, metrics, per_fold, oof)
@@ -257,7 +156,7 @@ def _run_trial(ctx: SearchContext, study: optuna.Study, family: Family, result: 
         trial.set_user_attr(name, value)
     result.trials.append(record)
     study.tell(trial, _objective(ctx, result, record))
-    ctx.emit(_trial_event(ctx, result.row, trial.number, params, clock, record, None))
+    ctx.emit(trial_event(ctx, result.row, trial.number, params, clock, record, None))
 
 
 def _cross_validate(
@@ -281,12 +180,6 @@ def _cross_validate(
         oof[np.searchsorted(covered, va)] = pred
     assert oof is not None
     return oof
-
-
-def primary_loss(ctx: SearchContext, metrics: Mapping[str, float]) -> float:
-    """Loss of the first metric (NaN counts as the worst)."""
-    value = to_loss(ctx.metrics[0], metrics[ctx.metrics[0].name])
-    return float("inf") if np.isnan(value) else value
 
 
 def _objective(ctx: SearchContext, result: RowResult, record: TrialRecord) -> float:
@@ -315,66 +208,3 @@ def _best(ctx: SearchContext, result: RowResult) -> TrialRecord | None:
         ref = [t.metrics for t in result.trials]
         keys = [_scalarised(ctx, result.row.weights, t.metrics, ref) for t in result.trials]
     return result.trials[int(np.argmin(keys))]
-
-
-def _weights(row: Row) -> list[float] | None:
-    return list(row.weights) if row.weights is not None else None
-
-
-def _trial_event(
-    ctx: SearchContext,
-    row: Row,
-    number: int,
-    params: dict[str, Any],
-    clock: dict[str, float],
-    record: TrialRecord | None,
-    error: str | None,
-) -> TrialCompleted:
-    metrics = record.metrics if record else {}
-    return TrialCompleted(
-        job_id=ctx.job_id,
-        row=row.index,
-        family=row.family,
-        weights=_weights(row),
-        trial=number,
-        state="complete" if record else "failed",
-        params=params,
-        fold_metrics=_finite_list(record.fold_metrics) if record else [],
-        metrics=_finite(metrics),
-        score=_score(ctx, metrics),
-        fit_seconds=clock["fit"],
-        predict_seconds=clock["predict"],
-        device=ctx.device,
-        error=error,
-    )
-
-
-def _row_event(ctx: SearchContext, result: RowResult) -> RowCompleted:
-    best = result.best
-    return RowCompleted(
-        job_id=ctx.job_id,
-        row=result.row.index,
-        family=result.row.family,
-        weights=_weights(result.row),
-        best_trial=best.number if best else None,
-        best_params=best.params if best else {},
-        best_metrics=_finite(best.metrics if best else {}),
-        score=_score(ctx, best.metrics if best else {}),
-        n_trials=len(result.trials) + result.n_failed,
-        n_failed=result.n_failed,
-        error=result.error,
-    )
-
-
-def _score(ctx: SearchContext, metrics: Mapping[str, float]) -> float | None:
-    value = metrics.get(ctx.metrics[0].name)
-    return None if value is None or not np.isfinite(value) else float(value)
-
-
-def _finite(metrics: Mapping[str, float]) -> dict[str, float]:
-    """Metrics without NaN/inf values (events refuse non-finite floats)."""
-    return {k: float(v) for k, v in metrics.items() if np.isfinite(v)}
-
-
-def _finite_list(rows: Sequence[Mapping[str, float]]) -> list[dict[str, float]]:
-    return [_finite(r) for r in rows]

@@ -1,0 +1,136 @@
+"""Registering models: refit on all data (single) or fold models of trials (ensemble).
+
+- Single: the row's best params are refitted on all data; early stopping uses a seeded
+  internal ``REFIT_HOLDOUT`` split of the rows, the rest trains.
+- Ensemble: Caruana selection over every complete trial's OOF predictions (loss = mean over
+  folds of the first metric's loss); the selected trials' fold models are refitted with the
+  search's folds and seeds (deterministic on CPU) and saved as one bundle.
+- Model ids are uuid5(job_id, name), so a resumed attempt re-registers the same ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any, Literal
+from uuid import UUID, uuid5
+
+import numpy as np
+
+from tabstream.pipeline.bundle import Bundle, FoldModel, Member, save_bundle
+from tabstream.pipeline.ensemble import caruana
+from tabstream.pipeline.families import get_family
+from tabstream.pipeline.metrics import score, to_loss
+from tabstream.pipeline.preprocess import Preprocessor
+from tabstream.pipeline.row_events import finite
+from tabstream.pipeline.rows import RowResult, SearchContext, TrialRecord, fit_folds, fold_metrics
+from tabstream.pipeline.types import FeatureMatrix
+from tabstream.schemas.events import ModelRegistered
+from tabstream.schemas.results import EnsembleInfo, EnsembleMember, Feature
+from tabstream.schemas.run import TrainerRunRequest
+
+REFIT_HOLDOUT = 0.1
+CARUANA_INIT, CARUANA_ITERATIONS = 3, 50
+
+
+@dataclass
+class Job:
+    """A prepared run: the request, the search context, input features and notes."""
+
+    request: TrainerRunRequest
+    ctx: SearchContext
+    features: list[tuple[str, str]]
+    notes: list[str]
+
+
+def _refit_all(job: Job, family_name: str, params: Mapping[str, Any]) -> FoldModel:
+    ctx, family = job.ctx, get_family(family_name)
+    pre = Preprocessor(family.preprocessing).fit(ctx.features)
+    X = pre.transform(ctx.features)
+    perm = np.random.default_rng(ctx.random_state).permutation(len(ctx.y))
+    n_hold = max(1, round(len(perm) * REFIT_HOLDOUT))
+    tr, ho = np.sort(perm[n_hold:]), np.sort(perm[:n_hold])
+    train, hold = _rows_of(X, tr), _rows_of(X, ho)
+    model = family.fit(
+        train, ctx.y[tr], hold, ctx.y[ho], params, ctx.spec, ctx.device, ctx.random_state
+    )
+    return FoldModel(pre.state(), model.to_files())
+
+
+def _rows_of(X: FeatureMatrix, idx: np.ndarray) -> FeatureMatrix:
+    return replace(X, values=X.values[idx])
+
+
+def register_single(job: Job, r: RowResult) -> UUID:
+    """Refit row ``r``'s best params on all data, save and announce the bundle."""
+    assert r.best is not None
+    fold = _refit_all(job, r.row.family, r.best.params)
+    member = Member(r.row.family, [fold], 1.0, r.row.index, r.best.number)
+    return _register(job, f"row-{r.row.index}", "single", [member], r.best.metrics)
+
+
+def _register(
+    job: Job,
+    name: str,
+    kind: Literal["single", "ensemble"],
+    members: list[Member],
+    metrics: Mapping[str, float],
+) -> UUID:
+    ctx = job.ctx
+    model_id = uuid5(ctx.job_id, name)
+    bundle = Bundle(kind, ctx.spec, job.features, members, finite(metrics))
+    uri, digest = save_bundle(ctx.artifacts, str(model_id), bundle)
+    classes = list(ctx.spec.classes) if ctx.spec.classes is not None else None
+    ctx.emit(
+        ModelRegistered(
+            model_id=model_id,
+            job_id=ctx.job_id,
+            kind=kind,
+            families=sorted({m.family for m in members}),
+            uri=uri,
+            sha256=digest,
+            task=job.request.task,
+            metrics=finite(metrics),
+            features=[Feature(name=n, type=t) for n, t in job.features],
+            classes=classes,
+            created_at=datetime.now(UTC),
+        )
+    )
+    return model_id
+
+
+def _ensemble_loss(ctx: SearchContext) -> Callable[[np.ndarray, np.ndarray], float]:
+    covered, metric = ctx.covered, ctx.metrics[0]
+    positions = [np.searchsorted(covered, va) for _, va in ctx.splits]
+
+    def loss(y: np.ndarray, pred: np.ndarray) -> float:
+        values = [to_loss(metric, score(metric, y[p], pred[p])) for p in positions]
+        value = float(np.nanmean(values))
+        return float("inf") if np.isnan(value) else value
+
+    return loss
+
+
+def register_ensemble(
+    job: Job, trials: list[TrialRecord], results: list[RowResult]
+) -> tuple[EnsembleInfo, UUID]:
+    """Caruana over the trials' OOF predictions; save and announce the ensemble bundle."""
+    ctx = job.ctx
+    y = ctx.y[ctx.covered]
+    sel = caruana([t.oof for t in trials], y, _ensemble_loss(ctx), CARUANA_INIT, CARUANA_ITERATIONS)
+    family_of = {r.row.index: r.row.family for r in results}
+    members, info = [], []
+    for i in sel.members:
+        t, weight = trials[i], float(sel.weights[i])
+        family = family_of[t.row]
+        folds = [
+            FoldModel(pre.state(), m.to_files())
+            for pre, m in fit_folds(ctx, get_family(family), t.params)
+        ]
+        members.append(Member(family, folds, weight, t.row, t.number))
+        info.append(EnsembleMember(row=t.row, family=family, trial=t.number, weight=weight))
+    oof = sum(float(sel.weights[i]) * trials[i].oof for i in sel.members)
+    metrics, _ = fold_metrics(ctx, np.asarray(oof))
+    model_id = _register(job, "ensemble", "ensemble", members, metrics)
+    return EnsembleInfo(members=info, metrics=finite(metrics)), model_id
