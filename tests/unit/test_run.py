@@ -83,6 +83,7 @@ def test_pareto_sweep_reports_a_front(tmp_path: Path) -> None:
     assert sorted(tuple(r.weights) for r in rows) == [(0.0, 1.0), (0.5, 0.5), (1.0, 0.0)]
     assert result.pareto_front
     assert all(p.model_id is not None for p in result.pareto_front)
+    assert job_completed_event(result).pareto_front == result.pareto_front
 
 
 TINY_TABM = {"lr": 3e-3, "weight_decay": 0.0, "n_blocks": 1, "d_block": 32, "dropout": 0.0,
@@ -101,6 +102,9 @@ def test_ensemble_of_two_families(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert result.ensemble is not None
     weights = [m.weight for m in result.ensemble.members]
     assert sum(weights) == pytest.approx(1.0)
+    best_single = max(t.metrics["auc"] for t in of_type(events, "TrialCompleted"))
+    assert result.ensemble.metrics["auc"] >= best_single - 1e-12
+    assert job_completed_event(result).ensemble == result.ensemble
     (registered,) = of_type(events, "ModelRegistered")
     assert registered.kind == "ensemble" and result.best_model_id == registered.model_id
     model = load_bundle(store, str(registered.model_id), registered.sha256)
