@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-MODULES = ("bus",)
+MODULES = ("bus", "projection")
 
 
 def main(argv: list[str] | None = None) -> int:

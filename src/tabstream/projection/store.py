@@ -48,13 +48,16 @@ class BatchResult:
 class ProjectionStore:
     """SQLite store of the projection (see the module docstring)."""
 
-    def __init__(self, path: Path | str, *, synchronous: str = "NORMAL") -> None:
+    def __init__(
+        self, path: Path | str, *, synchronous: str = "NORMAL", cache_mb: int = 128
+    ) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={synchronous}")
         self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.execute(f"PRAGMA cache_size=-{cache_mb * 1024}")
         self._db.executescript(sql.SCHEMA)
         self._jobs: dict[str, Json] = {}
         self._offsets = self._load_offsets()
