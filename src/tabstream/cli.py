@@ -51,6 +51,52 @@ def api(
     uvicorn.run(build_api(settings), host=settings.host, port=settings.port, log_level="warning")
 
 
+# -- worker, up, quickstart -------------------------------------------------------------------
+
+
+@app.command()
+def worker(
+    pool: str = typer.Option("cpu", envvar="TABSTREAM_POOL", help="worker pool (cpu, gpu, ...)"),
+    slots: int = typer.Option(1, min=1, max=64, envvar="TABSTREAM_SLOTS", help="jobs at once"),
+    gpu: int | None = typer.Option(None, help="pin to this GPU (CUDA_VISIBLE_DEVICES)"),
+    instance_id: str | None = typer.Option(
+        None, envvar="TABSTREAM_INSTANCE_ID", help="static group membership (slot ids derive)"
+    ),
+    bus: str | None = typer.Option(None, help="embedded or kafka://host:port (TABSTREAM_BUS)"),
+    data_dir: str | None = typer.Option(None, help="data directory (TABSTREAM_DATA_DIR)"),
+    prefix: str = typer.Option("tabstream", envvar="TABSTREAM_TOPIC_PREFIX", help="topics"),
+    session_timeout_ms: int = typer.Option(10_000, envvar="TABSTREAM_SESSION_TIMEOUT_MS"),
+    max_poll_interval_ms: int = typer.Option(300_000, envvar="TABSTREAM_MAX_POLL_INTERVAL_MS"),
+) -> None:
+    """Join the pool's consumer group and run jobs (one per slot) in child processes."""
+    import asyncio
+
+    from tabstream.bootstrap import build_worker
+    from tabstream.logs import configure_logging
+    from tabstream.settings import WorkerSettings
+
+    overrides: dict[str, Any] = {"pool": pool, "slots": slots, "gpu": gpu}
+    overrides.update({k: v for k, v in {"bus": bus, "data_dir": data_dir}.items() if v})
+    settings = WorkerSettings(**overrides)
+    configure_logging(settings.log_format, settings.log_level)
+
+    async def serve() -> None:
+        built = build_worker(
+            settings,
+            instance_id=instance_id,
+            topic_prefix=prefix,
+            session_timeout_ms=session_timeout_ms,
+            max_poll_interval_ms=max_poll_interval_ms,
+        )
+        await built.log.start()
+        try:
+            await built.run_forever()
+        finally:
+            await built.log.close()
+
+    asyncio.run(serve())
+
+
 # -- projection and replay -------------------------------------------------------------------
 
 projection_app = typer.Typer(
@@ -210,3 +256,7 @@ def _replay_line(item: Any) -> str:
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+if __name__ == "__main__":
+    main()
