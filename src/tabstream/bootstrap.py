@@ -6,23 +6,20 @@ Only this module and the CLI pick concrete adapters. The API reads the projectio
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from aiokafka.errors import KafkaError
 from fastapi import FastAPI
 
 from tabstream.adapters.artifacts.factory import open_artifact_store
 from tabstream.adapters.artifacts.port import ArtifactStore
 from tabstream.adapters.bus.embedded import EmbeddedEventLog
 from tabstream.adapters.bus.kafka import KafkaEventLog
-from tabstream.adapters.bus.port import BusUnavailable, EventLog
+from tabstream.adapters.bus.port import EventLog
 from tabstream.adapters.secrets import HeaderCipher, derive_key
 from tabstream.consumer import Worker, WorkerConfig
 from tabstream.logs import get_logger
@@ -39,8 +36,6 @@ from tabstream.settings import ApiSettings, CommonSettings, WorkerSettings, load
 _log = get_logger(__name__)
 BENCH_ECHO_ENV = "TABSTREAM_BENCH_ECHO"
 TOPIC_PREFIX_ENV = "TABSTREAM_TOPIC_PREFIX"
-CONNECT_WAIT_S = 30.0
-CONNECT_RETRY_S = 2.0
 
 
 def build_event_log(settings: CommonSettings, *, client_id: str = "tabstream") -> EventLog:
@@ -98,9 +93,7 @@ class ProjectionReadModel:
         return self.store.job_trials(tenant, job_id) or []
 
     def find_idempotent(self, tenant: str, key: str) -> tuple[str, str] | None:
-        finder = getattr(self.store, "find_idempotent", None)
-        found: tuple[str, str] | None = finder(tenant, key) if finder else None
-        return found
+        return self.store.find_idempotent(tenant, key)
 
     def get_dataset(self, tenant: str, dataset_id: str) -> Row | None:
         return self.store.get_dataset(tenant, dataset_id)
@@ -181,42 +174,22 @@ def build_api(
         bench_echo=bench_echo if bench_echo is not None else os.environ.get(BENCH_ECHO_ENV) == "1",
     )
 
-    async def connect() -> None:
-        await log.start()
-        await log.create_topics(topics.all_with_partitions())
-        await service.start()
-
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        tried = asyncio.Event()
-        connector = asyncio.create_task(_retrying(connect, tried), name="api-connect")
+        await log.start()
         try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(tried.wait(), CONNECT_WAIT_S)
-            yield
+            await log.create_topics(topics.all_with_partitions())
+            await service.start()
+            try:
+                yield
+            finally:
+                await service.stop()
         finally:
-            connector.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await connector
-            await service.stop()
             await log.close()
             store.close()
             refresh.close()
 
     return create_app(ctx, lifespan)
-
-
-async def _retrying(connect: Callable[[], Awaitable[None]], tried: asyncio.Event) -> None:
-    """Connect, retrying while the log is unavailable (the API serves 503s meanwhile)."""
-    while True:
-        try:
-            await connect()
-            tried.set()
-            return
-        except (BusUnavailable, OSError, KafkaError) as exc:
-            tried.set()
-            _log.warning("event log unavailable; retrying", error=str(exc)[:300])
-            await asyncio.sleep(CONNECT_RETRY_S)
 
 
 def _limits(settings: ApiSettings) -> ApiLimits:
