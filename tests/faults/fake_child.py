@@ -2,7 +2,8 @@
 
 ``python fake_child.py MODE [SECONDS]``: ``crash`` exits 3 with no result; ``sleep`` reports
 one trial, sleeps SECONDS, then completes; ``segv`` kills itself with SIGKILL;
-``segv_first`` does so in attempt 1 only and then behaves like ``sleep``.
+``segv_first`` does so in attempt 1 only and then behaves like ``sleep``; ``slow_first``
+sleeps SECONDS in attempt 1 only.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ def main() -> None:
              "params": {}, "fold_metrics": [], "metrics": {"auc": 0.5}, "fit_seconds": 0.0,
              "predict_seconds": 0.0, "device": spec["device"]}  # fmt: skip
     out.write(json.dumps({"kind": "event", "type": "TrialCompleted", "payload": trial}) + "\n")
-    time.sleep(float(sys.argv[2]) if len(sys.argv) > 2 else 0.1)
+    seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 0.1
+    time.sleep(seconds if mode != "slow_first" or spec["attempt"] == 1 else 0.1)
     result = {"job_id": job_id, "leaderboard": [], "duration_s": 0.1,
               "best_model_id": str(uuid.uuid4())}  # fmt: skip
     out.write(json.dumps({"kind": "result", "payload": result}) + "\n")

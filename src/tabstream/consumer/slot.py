@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from tabstream.adapters.bus.port import Record
+from tabstream.adapters.bus.port import Record, TopicPartition
 from tabstream.consumer.commands import PoisonCommand, dead_letter, parse_command
 from tabstream.consumer.emitter import commit_with, envelope_record
 from tabstream.consumer.runner import JobContext, run_attempt
@@ -28,9 +28,14 @@ class Slot:
         """Take commands until the worker shuts down, then leave the group."""
         consumer = self.ctx.consumer
         await consumer.start()
+        assigned: frozenset[TopicPartition] = frozenset()
         try:
             while not self.ctx.shutdown.is_set():
                 records = await consumer.poll(timeout_ms=POLL_MS, max_records=1)
+                if consumer.assignment() != assigned:
+                    assigned = consumer.assignment()
+                    parts = sorted(tp.partition for tp in assigned)
+                    _log.info("assignment", slot=self.ctx.producer.instance, partitions=parts)
                 for record in records:
                     await self._handle(record)
                     break
