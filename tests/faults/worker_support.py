@@ -14,7 +14,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from tabstream.adapters.artifacts.local import LocalArtifactStore
-from tabstream.adapters.bus.port import EventLog, OutgoingRecord
+from tabstream.adapters.bus.port import BusUnavailable, EventLog, OutgoingRecord
 from tabstream.consumer import WorkerTopics
 from tabstream.projection.fold import ProjectionState, apply_in_place
 from tabstream.schemas.events import (
@@ -120,7 +120,11 @@ async def wait_status(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     while True:
-        state = await fold(log, topics)
+        try:
+            state = await fold(log, topics)
+        except BusUnavailable:  # a broker restart under test
+            await asyncio.sleep(0.5)
+            continue
         statuses = {str(j): state.jobs.get(str(j), {}).get("status") for j in job_ids}
         if all(s in ("completed", "failed", "cancelled") for s in statuses.values()):
             return state
@@ -145,12 +149,10 @@ def terminal_count(envs: list[Envelope]) -> int:
 
 
 def trial_counts(envs: list[Envelope]) -> Counter[tuple[int, int]]:
-    """TrialCompleted per (row, trial) across attempts."""
-    return Counter(
-        (e.payload.row, e.payload.trial)  # type: ignore[union-attr]
-        for e in envs
-        if e.type == "TrialCompleted"
-    )
+    """TrialCompleted per (row, trial) across attempts; a redelivered copy of one event (same
+    event_id, e.g. a publish retried across a broker restart) counts once."""
+    unique = {e.event_id: e for e in envs if e.type == "TrialCompleted"}
+    return Counter((e.payload.row, e.payload.trial) for e in unique.values())  # type: ignore[union-attr]
 
 
 def assert_gapless(envs: list[Envelope]) -> None:
