@@ -6,20 +6,23 @@ Only this module and the CLI pick concrete adapters. The API reads the projectio
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import socket
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from aiokafka.errors import KafkaError
 from fastapi import FastAPI
 
 from tabstream.adapters.artifacts.factory import open_artifact_store
 from tabstream.adapters.artifacts.port import ArtifactStore
 from tabstream.adapters.bus.embedded import EmbeddedEventLog
 from tabstream.adapters.bus.kafka import KafkaEventLog
-from tabstream.adapters.bus.port import EventLog
+from tabstream.adapters.bus.port import BusUnavailable, EventLog
 from tabstream.adapters.secrets import HeaderCipher, derive_key
 from tabstream.consumer import Worker, WorkerConfig
 from tabstream.logs import get_logger
@@ -36,6 +39,9 @@ from tabstream.settings import ApiSettings, CommonSettings, WorkerSettings, load
 _log = get_logger(__name__)
 BENCH_ECHO_ENV = "TABSTREAM_BENCH_ECHO"
 TOPIC_PREFIX_ENV = "TABSTREAM_TOPIC_PREFIX"
+CONNECT_WAIT_S = 30.0
+CONNECT_RETRY_S = 2.0
+SHUTDOWN_S = 10.0
 
 
 def build_event_log(settings: CommonSettings, *, client_id: str = "tabstream") -> EventLog:
@@ -174,22 +180,44 @@ def build_api(
         bench_echo=bench_echo if bench_echo is not None else os.environ.get(BENCH_ECHO_ENV) == "1",
     )
 
+    async def connect() -> None:
+        await log.start()
+        await log.create_topics(topics.all_with_partitions())
+        await service.start()
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await log.start()
+        tried = asyncio.Event()
+        connector = asyncio.create_task(_retrying(connect, tried), name="api-connect")
         try:
-            await log.create_topics(topics.all_with_partitions())
-            await service.start()
-            try:
-                yield
-            finally:
-                await service.stop()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(tried.wait(), CONNECT_WAIT_S)
+            yield
         finally:
-            await log.close()
+            connector.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await connector
+            for close in (service.stop, log.close):
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(SHUTDOWN_S):
+                        await close()
             store.close()
             refresh.close()
 
     return create_app(ctx, lifespan)
+
+
+async def _retrying(connect: Callable[[], Awaitable[None]], tried: asyncio.Event) -> None:
+    """Connect, retrying while the log is unavailable (the API serves 503s meanwhile)."""
+    while True:
+        try:
+            await connect()
+            tried.set()
+            return
+        except (BusUnavailable, OSError, KafkaError) as exc:
+            tried.set()
+            _log.warning("event log unavailable; retrying", error=str(exc)[:300])
+            await asyncio.sleep(CONNECT_RETRY_S)
 
 
 def _limits(settings: ApiSettings) -> ApiLimits:
@@ -243,3 +271,42 @@ def build_worker(
     }
     values.update(overrides)
     return Worker(log, WorkerConfig(**values), decrypt=worker_decrypt(settings))
+
+
+def build_stack(settings: ApiSettings, workers: int = 1, **worker_overrides: Any) -> FastAPI:
+    """``tabstream up``: the API (with its projection) and ``workers`` worker slots in one
+    process, sharing one event log instance; the slots start after the API's log is open and
+    stop before it closes."""
+    log = build_event_log(settings, client_id="tabstream-up")
+    app = build_api(settings, log=log)
+    worker_settings = WorkerSettings(
+        bus=settings.bus,
+        data_dir=settings.data_dir,
+        artifacts_uri=settings.artifacts_uri,
+        slots=workers,
+        secret_key=settings.secret_key,
+    )
+    worker = build_worker(worker_settings, log, instance_id=None, **worker_overrides)
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(a: FastAPI) -> AsyncIterator[None]:
+        async with inner(a):
+            await worker.start()
+            try:
+                yield
+            finally:
+                await worker.stop()
+
+    app.router.lifespan_context = lifespan
+    app.state.worker = worker
+    return app
+
+
+def ensure_api_token(settings: ApiSettings) -> tuple[str | None, bool]:
+    """(token, created): the data dir's API token when TABSTREAM_API_TOKENS is unset (created
+    with mode 0600 on first use); (None, False) when tokens are configured."""
+    if settings.api_tokens:
+        return None, False
+    created = not (settings.data_dir / "api.token").exists()
+    return load_or_create_secret(settings.data_dir, "api.token"), created

@@ -118,7 +118,8 @@ async def test_streamed_oversize_is_413_without_reading_it_all(small_api: Api) -
 
     async def body() -> AsyncIterator[bytes]:
         nonlocal sent
-        yield b'--xx\r\nContent-Disposition: form-data; name="file"; filename="a.csv"\r\n\r\na,b,c\n'
+        yield b'--xx\r\nContent-Disposition: form-data; name="file"; filename="a.csv"\r\n'
+        yield b"\r\na,b,c\n"
         for _ in range(total_chunks):
             sent += 1
             yield chunk

@@ -125,7 +125,11 @@ async def _register(
         uri=stored.uri,
         created_at=utcnow(),
     )
-    position = await ctx.publish(ctx.topics.events, event, tenant)
+    try:
+        position = await ctx.publish(ctx.topics.events, event, tenant)
+    except BaseException:
+        await anyio.to_thread.run_sync(ctx.artifacts.delete, f"datasets/{dataset_id}")
+        raise
     await ctx.read_model.wait_applied(
         ctx.topics.events, position.partition, position.offset, limits.apply_timeout_s
     )
