@@ -6,12 +6,14 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tabstream.adapters.bus.port import BusUnavailable
 from tabstream.producer_api.auth import AuthError
 from tabstream.producer_api.context import ApiContext
+from tabstream.producer_api.errors import validation_error
 from tabstream.producer_api.routers import (
     auth,
     bench,
@@ -42,6 +44,7 @@ def create_app(ctx: ApiContext, lifespan: Lifespan | None = None) -> FastAPI:
         app.include_router(bench.router)
     app.add_exception_handler(AuthError, _unauthorized)
     app.add_exception_handler(BusUnavailable, _bus_unavailable)
+    app.add_exception_handler(RequestValidationError, validation_error)
     app.add_middleware(RotatedTokenHeaders)
     return app
 

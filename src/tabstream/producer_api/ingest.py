@@ -47,12 +47,12 @@ def read_table(source: IO[bytes]) -> pa.Table:
     head = source.read(4)
     source.seek(0)
     try:
-        if head == PARQUET_MAGIC:
-            return pq.read_table(source)
-        return pacsv.read_csv(source)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as exc:
+        table = pq.read_table(source) if head == PARQUET_MAGIC else pacsv.read_csv(source)
+        table.column_names  # noqa: B018 (raises on names that are not UTF-8)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, UnicodeDecodeError) as exc:
         kind = "Parquet" if head == PARQUET_MAGIC else "CSV"
         raise DatasetRejected(f"cannot parse the file as {kind}: {str(exc)[:500]}") from None
+    return table
 
 
 def check_table(table: pa.Table, max_columns: int, max_rows: int) -> None:

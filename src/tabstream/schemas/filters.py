@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
-from tabstream.schemas._base import Frozen
+from tabstream.schemas._base import Frozen, field_error
 
 MAX_FILTER_DEPTH = 32
 Scalar = bool | int | float | str
@@ -25,14 +25,17 @@ class Comparison(Frozen):
 
     @model_validator(mode="after")
     def _value_fits_op(self) -> Comparison:
+        problem = None
         if self.op in LIST_OPS:
             if not isinstance(self.value, list) or not self.value:
-                raise ValueError(f"op {self.op!r} needs value to be a non-empty list")
+                problem = "needs value to be a non-empty list"
         elif self.op in NULL_OPS:
             if self.value is not None:
-                raise ValueError(f"op {self.op!r} takes no value")
+                problem = "takes no value"
         elif self.value is None or isinstance(self.value, list):
-            raise ValueError(f"op {self.op!r} needs a single scalar value")
+            problem = "needs a single scalar value"
+        if problem:
+            raise field_error("Comparison", "value", f"op {self.op!r} {problem}")
         return self
 
 

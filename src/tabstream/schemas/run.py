@@ -9,7 +9,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from tabstream.schemas._base import Frozen
+from tabstream.schemas._base import Frozen, field_error
 from tabstream.schemas.checks import (
     METRICS,
     MODEL_TYPES,
@@ -63,13 +63,24 @@ class TrainerRunRequest(Frozen):
 
     @model_validator(mode="after")
     def _cross_field(self) -> TrainerRunRequest:
+        name = type(self).__name__
         if self.teacher_model_id is not None and self.teacher_predict_url is not None:
-            raise ValueError(
-                "teacher_model_id and teacher_predict_url are mutually exclusive: set one"
+            raise field_error(
+                name,
+                "teacher_predict_url",
+                "teacher_model_id and teacher_predict_url are mutually exclusive: set one",
             )
         if self.teacher_predict_headers and self.teacher_predict_url is None:
-            raise ValueError("teacher_predict_headers requires teacher_predict_url")
-        check_metrics(self.metrics, self.task.task_kind, self.grid_size)
+            raise field_error(
+                name,
+                "teacher_predict_headers",
+                "teacher_predict_headers requires teacher_predict_url",
+            )
+        try:
+            check_metrics(self.metrics, self.task.task_kind, self.grid_size)
+        except ValueError as exc:
+            field = "grid_size" if str(exc).startswith("grid_size") else "metrics"
+            raise field_error(name, field, str(exc)) from None
         return self
 
     def redacted(self) -> TrainerRunRequest:

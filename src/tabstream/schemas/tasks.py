@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
-from tabstream.schemas._base import Frozen
+from tabstream.schemas._base import Frozen, field_error
 
 Column = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 
@@ -23,7 +23,9 @@ class _Sequential(_Labelled):
     def _distinct_columns(self) -> _Sequential:
         cols = [self.label_column, self.id_column, self.timestamp_column]
         if len(set(cols)) != len(cols):
-            raise ValueError(f"task columns must be distinct, got {cols}")
+            field = "id_column" if self.id_column in cols[::2] else "timestamp_column"
+            message = f"task columns must be distinct, got {cols}"
+            raise field_error(type(self).__name__, field, message)
         return self
 
 
