@@ -10,7 +10,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from tabstream.pipeline.data import DataError, NotExecutableYet, load_table, prepare
+from tabstream.pipeline.data import DataError, load_table, prepare
 from tabstream.schemas.filters import Comparison
 from tabstream.schemas.tasks import (
     BinclassTask,
@@ -106,18 +106,15 @@ def test_regression_needs_numeric(shared_data: Path) -> None:
         prepare(_read(shared_data, "credit_g"), RegressionTask(label_column="creditability"))
 
 
-@pytest.mark.parametrize(
-    "task",
-    [
-        ForecastingTask(
-            label_column="bikers", id_column="season", timestamp_column="ts", horizon=3
-        ),
-        SequenceBinclassTask(label_column="holiday", id_column="season", timestamp_column="ts"),
-    ],
-)
-def test_sequence_kinds_not_executable(shared_data: Path, task: object) -> None:
-    with pytest.raises(NotExecutableYet, match=f"task kind {task.task_kind} is not executable yet"):  # type: ignore[attr-defined]
-        prepare(_read(shared_data, "bikeshare"), task)  # type: ignore[arg-type]
+def test_sequential_kinds_are_executable(shared_data: Path) -> None:
+    table = _read(shared_data, "bikeshare")
+    task = ForecastingTask(
+        label_column="bikers", id_column="season", timestamp_column="ts", horizon=3
+    )
+    assert prepare(table, task).recipe is not None  # see test_forecast / test_sequence
+    seq = SequenceBinclassTask(label_column="holiday", id_column="season", timestamp_column="ts")
+    with pytest.raises(DataError, match="'holiday' varies within id"):
+        prepare(table, seq)
 
 
 def test_dictionary_and_int_labels() -> None:

@@ -6,6 +6,10 @@ Layout under ``models/<model_id>/`` in the artifact store::
     m<i>/f<j>/preprocess.json     Preprocessor.state() of fold model j of member i
     m<i>/f<j>/file<k>             the k-th file of FittedModel.to_files() (name in the manifest)
 
+Forecasting and sequence models also record their feature ``recipe`` in the manifest:
+``LoadedModel`` rebuilds the features from raw rows with it (``recipes.build_inputs``) and
+predicts one value per id (ids ascending; ``predict_table`` returns them with the keys).
+
 A single model is one member with one fold model and weight 1. An ensemble member is the K fold
 models of one trial: it predicts the mean of its fold models, and members are weighted. The
 bundle digest is the sha256 of the manifest bytes, which list every file's sha256. No pickle.
@@ -15,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -23,6 +27,7 @@ import pyarrow as pa
 
 from tabstream.pipeline.families import get_family
 from tabstream.pipeline.preprocess import Preprocessor
+from tabstream.pipeline.recipes import build_inputs
 from tabstream.pipeline.store import Artifacts
 from tabstream.pipeline.types import FittedModel, ProblemSpec
 
@@ -62,6 +67,7 @@ class Bundle:
     features: list[tuple[str, str]]  # input column name, arrow type string
     members: list[Member]
     metrics: dict[str, float] = field(default_factory=dict)
+    recipe: dict[str, Any] | None = None  # forecasting/sequence feature recipe
 
 
 def sha256(data: bytes) -> str:
@@ -108,7 +114,8 @@ def _put(artifacts: Artifacts, base: str, rel: str, data: bytes) -> dict[str, st
 
 def _manifest(bundle: Bundle, members: list[dict[str, Any]]) -> dict[str, Any]:
     spec = bundle.spec
-    return {
+    recipe = {} if bundle.recipe is None else {"recipe": bundle.recipe}
+    return recipe | {
         "bundle_version": BUNDLE_VERSION,
         "kind": bundle.kind,
         "task": {
@@ -132,9 +139,15 @@ class LoadedModel:
     features: list[tuple[str, str]]
     metrics: dict[str, float]
     members: list[tuple[float, list[tuple[Preprocessor, FittedModel]]]]
+    recipe: dict[str, Any] | None = None
 
     def predict_raw(self, table: pa.Table) -> np.ndarray:
-        """Raw predictions: weighted mean over members of the mean over their fold models."""
+        """Raw predictions: weighted mean over members of the mean over their fold models.
+
+        With a recipe, ``table`` holds raw rows and there is one prediction per id (ascending).
+        """
+        if self.recipe is not None:
+            table = build_inputs(self.recipe, table).features
         inputs = self._inputs(table)
         total: np.ndarray | None = None
         for weight, folds in self.members:
@@ -151,6 +164,16 @@ class LoadedModel:
             return raw
         classes = np.asarray(self.spec.classes, dtype=object)
         return np.asarray(classes[np.argmax(raw, axis=1)])
+
+    def predict_table(self, table: pa.Table) -> pa.Table:
+        """Predictions with their keys: per id (plus cutoff and target time for forecasting)
+        with a recipe, else the row number; the column ``prediction`` holds ``predict``."""
+        if self.recipe is None:
+            keys = pa.table({"row": pa.array(np.arange(table.num_rows))})
+            return keys.append_column("prediction", pa.array(self.predict(table)))
+        built = build_inputs(self.recipe, table)
+        model = replace(self, recipe=None)
+        return built.keys.append_column("prediction", pa.array(model.predict(built.features)))
 
     def _inputs(self, table: pa.Table) -> pa.Table:
         missing = [n for n, _ in self.features if n not in table.column_names]
@@ -179,7 +202,10 @@ def load_bundle(artifacts: Artifacts, model_id: str, expected_sha256: str) -> Lo
         for m in manifest["members"]
     ]
     features = [(f["name"], f["type"]) for f in manifest["features"]]
-    return LoadedModel(spec, manifest["kind"], features, dict(manifest["metrics"]), members)
+    return LoadedModel(
+        spec, manifest["kind"], features, dict(manifest["metrics"]), members,
+        manifest.get("recipe"),
+    )  # fmt: skip
 
 
 def _verified(artifacts: Artifacts, base: str, entry: dict[str, str]) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -15,6 +16,9 @@ from tabstream.schemas.filters import Filter
 from tabstream.schemas.tasks import Task
 
 TABULAR_KINDS = frozenset({"regression", "binclass", "multiclass"})
+SEQUENCE_KINDS = frozenset({"sequence_regression", "sequence_binclass", "sequence_multiclass"})
+EXECUTABLE_KINDS = TABULAR_KINDS | SEQUENCE_KINDS | {"forecasting"}
+Splitter = Callable[[int | None, int], list[tuple[np.ndarray, np.ndarray]]]
 
 
 class DataError(ValueError):
@@ -35,13 +39,23 @@ class TableSource(Protocol):
 
 @dataclass(frozen=True)
 class Prepared:
-    """Filtered, validated data: features, encoded labels and the problem spec."""
+    """Filtered, validated data: features, encoded labels and the problem spec.
+
+    Forecasting and sequence tasks (``forecast``, ``sequence``) build ``features`` from the raw
+    rows and add: ``recipe`` (JSON, stored in the bundle so predict can rebuild the features),
+    ``split`` (their own splitter, ``(n_splits, random_state) -> splits``), ``metric_kind``
+    (the kind metrics are resolved for) and ``mase_scale``.
+    """
 
     features: pa.Table
     y: np.ndarray
     spec: ProblemSpec
     dropped_label_nulls: int
     n_rows: int
+    recipe: dict[str, Any] | None = None
+    split: Splitter | None = None
+    metric_kind: str | None = None
+    mase_scale: float = 1.0
 
 
 def load_table(source: TableSource, key: str) -> pa.Table:
@@ -52,7 +66,7 @@ def load_table(source: TableSource, key: str) -> pa.Table:
 def prepare(table: pa.Table, task: Task, filter: Filter | None = None) -> Prepared:
     """Filter ``table``, drop rows with a missing label and encode it per ``task``."""
     kind = task.task_kind
-    if kind not in TABULAR_KINDS:
+    if kind not in EXECUTABLE_KINDS:
         raise NotExecutableYet(f"task kind {kind} is not executable yet")
     label = task.label_column
     if label not in table.schema.names:
@@ -60,6 +74,8 @@ def prepare(table: pa.Table, task: Task, filter: Filter | None = None) -> Prepar
     table = apply_filter(table, filter)
     if table.num_rows == 0:
         raise DataError("the filter selected zero rows")
+    if kind not in TABULAR_KINDS:
+        return _prepare_sequential(table, task)
     table, dropped = _drop_missing_labels(table, label)
     column = _plain(table.column(label))
     if kind == "regression":
@@ -71,6 +87,16 @@ def prepare(table: pa.Table, task: Task, filter: Filter | None = None) -> Prepar
         y = _encode(column, classes)
     features = table.drop_columns([label])
     return Prepared(features, y, spec, dropped, table.num_rows)
+
+
+def _prepare_sequential(table: pa.Table, task: Task) -> Prepared:
+    # imported here: forecast and sequence import this module
+    from tabstream.pipeline.forecast import prepare_forecasting
+    from tabstream.pipeline.sequence import prepare_sequence
+
+    if task.task_kind == "forecasting":
+        return prepare_forecasting(table, task)
+    return prepare_sequence(table, task)  # type: ignore[arg-type]
 
 
 def _drop_missing_labels(table: pa.Table, label: str) -> tuple[pa.Table, int]:

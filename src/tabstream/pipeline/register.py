@@ -42,6 +42,7 @@ class Job:
     ctx: SearchContext
     features: list[tuple[str, str]]
     notes: list[str]
+    recipe: dict[str, Any] | None = None  # forecasting/sequence feature recipe (see bundle)
 
 
 def _refit_all(job: Job, family_name: str, params: Mapping[str, Any]) -> FoldModel:
@@ -79,7 +80,7 @@ def _register(
 ) -> UUID:
     ctx = job.ctx
     model_id = uuid5(ctx.job_id, name)
-    bundle = Bundle(kind, ctx.spec, job.features, members, finite(metrics))
+    bundle = Bundle(kind, ctx.spec, job.features, members, finite(metrics), job.recipe)
     uri, digest = save_bundle(ctx.artifacts, str(model_id), bundle)
     classes = list(ctx.spec.classes) if ctx.spec.classes is not None else None
     ctx.emit(

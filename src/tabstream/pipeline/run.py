@@ -22,7 +22,7 @@ from tabstream.pipeline.data import DataError, NotExecutableYet, prepare
 from tabstream.pipeline.families import default_model_types, get_family
 from tabstream.pipeline.filters import FilterError
 from tabstream.pipeline.journal import journal_storage
-from tabstream.pipeline.metrics import Metric, resolve_metrics
+from tabstream.pipeline.metrics import Metric, resolve_metrics, with_mase_scale
 from tabstream.pipeline.pareto import pareto_front, simplex_grid
 from tabstream.pipeline.register import Job, register_ensemble, register_single
 from tabstream.pipeline.row_events import finite
@@ -140,8 +140,14 @@ def _setup(
     try:
         table = artifacts.read_parquet(dataset.key)
         prepared = prepare(table, request.task, request.filter)
-        metrics = resolve_metrics(request.metrics, prepared.spec.kind)
-        splits = make_splits(prepared.y, prepared.spec, request.n_splits, request.random_state)
+        metric_kind = prepared.metric_kind or prepared.spec.kind
+        metrics = with_mase_scale(
+            resolve_metrics(request.metrics, metric_kind), prepared.mase_scale
+        )
+        if prepared.split is not None:
+            splits = prepared.split(request.n_splits, request.random_state)
+        else:
+            splits = make_splits(prepared.y, prepared.spec, request.n_splits, request.random_state)
     except NotExecutableYet as exc:
         raise PipelineInputError(str(exc), "not_executable") from exc
     except (DataError, FilterError, ValueError, KeyError) as exc:
@@ -170,7 +176,7 @@ def _setup(
         journal_storage(artifacts, str(job_id)),
     )
     features = [(f.name, str(f.type)) for f in prepared.features.schema]
-    return Job(request, ctx, features, notes), model_types, chosen
+    return Job(request, ctx, features, notes, prepared.recipe), model_types, chosen
 
 
 def _model_types(
