@@ -145,17 +145,61 @@ async def test_replay_from_start_and_from_offset(backend: Backend, unique_name: 
     assert await read_all(log, unique_name, from_offset=30) == []
 
 
-async def test_replay_partition_by_partition(backend: Backend, unique_name: str) -> None:
+async def test_replay_in_offset_order_per_partition(backend: Backend, unique_name: str) -> None:
     log = await backend.open()
     await log.create_topics({unique_name: 3})
     await asyncio.gather(*(log.publish(out(unique_name, f"k{i}", str(i))) for i in range(60)))
     records = await read_all(log, unique_name)
     assert len(records) == 60
-    assert [(r.partition, r.offset) for r in records] == sorted(
-        (r.partition, r.offset) for r in records
-    )
+    for p in {r.partition for r in records}:
+        offsets = [r.offset for r in records if r.partition == p]
+        assert offsets == list(range(len(offsets)))
+    assert {(r.partition, r.offset) for r in records} == {
+        (p, o) for p, n in (await log.end_offsets(unique_name)).items() for o in range(n)
+    }
     only = await read_all(log, unique_name, partitions=[records[0].partition])
     assert {r.partition for r in only} == {records[0].partition}
+
+
+async def test_replay_keeps_each_keys_publish_order(backend: Backend, unique_name: str) -> None:
+    log = await backend.open()
+    await log.create_topics({unique_name: 4})
+    for i in range(80):
+        await log.publish(out(unique_name, f"k{i % 8}", str(i)))
+    by_key: dict[str | None, list[int]] = {}
+    for r in await read_all(log, unique_name):
+        by_key.setdefault(r.key, []).append(int(r.value))
+    assert by_key == {f"k{k}": list(range(k, 80, 8)) for k in range(8)}
+
+
+async def test_read_batches_is_read_in_lists(backend: Backend, unique_name: str) -> None:
+    log = await backend.open()
+    await log.create_topics({unique_name: 3})
+    await asyncio.gather(*(log.publish(out(unique_name, f"k{i}", str(i))) for i in range(60)))
+    batches = [b async for b in log.read_batches(unique_name)]
+    assert batches and all(batches)
+    flat = [r for b in batches for r in b]
+    assert sorted(flat) == sorted(await read_all(log, unique_name))
+    for p in range(3):
+        offsets = [r.offset for r in flat if r.partition == p]
+        assert offsets == sorted(offsets)
+    tail = [r async for b in log.read_batches(unique_name, from_offset=5) for r in b]
+    assert tail and min(r.offset for r in tail) == 5
+    part = [r async for b in log.read_batches(unique_name, partitions=[1]) for r in b]
+    assert {r.partition for r in part} == {1}
+    assert [b async for b in log.read_batches(unique_name, from_offset=10_000)] == []
+
+
+async def test_record_api(backend: Backend, unique_name: str) -> None:
+    log = await backend.open()
+    await log.create_topics({unique_name: 2})
+    pos = await log.publish(out(unique_name, "key", "v"))
+    [record] = await read_all(log, unique_name)
+    assert (record.topic, record.partition, record.offset) == (unique_name, pos.partition, 0)
+    assert (record.key, record.value, record.headers) == ("key", b"v", (("type", b"Test"),))
+    assert record.tp == TopicPartition(unique_name, pos.partition)
+    assert record.header("type") == b"Test" and record.header("missing") is None
+    assert record.timestamp_ms > 0
 
 
 async def test_transaction_is_atomic(backend: Backend, unique_name: str) -> None:

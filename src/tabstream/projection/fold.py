@@ -74,17 +74,22 @@ def apply_in_place(state: ProjectionState, env: Envelope, job_id: str | None = N
     ``job_id`` may pass ``job_of(env)`` when the caller already computed it.
     """
     payload = env.payload
-    if isinstance(payload, DatasetRegistered):
+    if payload.type == "DatasetRegistered":
+        assert isinstance(payload, DatasetRegistered)
         state.datasets[str(payload.dataset_id)] = fold_job.dataset_row(env, payload)
         return True
     job_id = job_id or job_of(env)
     if job_id is None:
         return False
-    job = state.jobs.get(job_id)
+    jobs = state.jobs
+    job = jobs.get(job_id)
     if job is None:
-        job = state.jobs[job_id] = new_job(job_id, env.tenant, ts(env.occurred_at))
-    if not fold_job.first_time(job, env):
+        job = jobs[job_id] = new_job(job_id, env.tenant, ts(env.occurred_at))
+    if not _first_time(job, env):
         return False
-    fold_job.HANDLERS[payload.type](state.trials, state.models, job, env)
-    fold_job.finish(job, env)
+    _HANDLERS[payload.type](state.trials, state.models, job, env)
+    _finish(job, env)
     return True
+
+
+_first_time, _finish, _HANDLERS = fold_job.first_time, fold_job.finish, fold_job.HANDLERS

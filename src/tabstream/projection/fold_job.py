@@ -29,7 +29,9 @@ TERMINAL_STATUS = {"JobCompleted": "completed", "JobFailed": "failed", "JobCance
 
 def ts(value: datetime) -> str:
     """A fixed-width UTC timestamp (``...T12:00:00.000000+00:00``) that sorts as text."""
-    return value.astimezone(UTC).isoformat(timespec="microseconds")
+    if value.tzinfo is not UTC:  # envelopes' occurred_at are UTC already (validated so)
+        value = value.astimezone(UTC)
+    return value.isoformat(timespec="microseconds")
 
 
 def new_job(job_id: str, tenant: str, seen_at: str) -> Json:
@@ -76,14 +78,21 @@ def new_job(job_id: str, tenant: str, seen_at: str) -> Json:
 def first_time(job: Json, env: Envelope) -> bool:
     """Record ``env`` as applied to ``job``; False when it already was (a duplicate)."""
     meta = job["meta"]
-    if env.attempt == 0:
+    attempt = env.attempt
+    if attempt == 0:
         event_id = str(env.event_id)
-        if event_id in meta["commands"]:
+        commands = meta["commands"]
+        if event_id in commands:
             return False
-        meta["commands"][event_id] = env.type
+        commands[event_id] = env.type
         return True
-    key = f"{env.attempt}/{env.producer.service}/{env.producer.instance}"
-    return add_seq(meta["seqs"].setdefault(key, []), env.seq)
+    producer = env.producer
+    key = f"{attempt}/{producer.service}/{producer.instance}"
+    seqs = meta["seqs"]
+    ranges = seqs.get(key)
+    if ranges is None:
+        ranges = seqs[key] = []
+    return add_seq(ranges, env.seq)
 
 
 def add_seq(ranges: list[list[int]], seq: int) -> bool:
@@ -110,8 +119,9 @@ def finish(job: Json, env: Envelope) -> None:
     meta = job["meta"]
     if not meta["requested"]:
         job["created_at"] = min(job["created_at"], ts(env.occurred_at))
-    if meta["terminal"] is not None:
-        job["status"] = TERMINAL_STATUS[meta["terminal"]]
+    terminal = meta["terminal"]
+    if terminal is not None:
+        job["status"] = TERMINAL_STATUS[terminal]
     else:
         job["status"] = "running" if meta["started"] else "pending"
 
@@ -185,15 +195,17 @@ def _job_started(_t: dict[TrialKey, Json], _m: dict[str, Json], job: Json, env: 
 def _trial_completed(
     trials: dict[TrialKey, Json], _m: dict[str, Json], job: Json, env: Envelope
 ) -> None:
-    p = cast(TrialCompleted, env.payload)
+    p: TrialCompleted = env.payload  # type: ignore[assignment]
+    row, trial, job_id = p.row, p.trial, job["job_id"]
     seen = job["meta"]["trials"]
-    seen[f"{p.row}:{p.trial}"] = 1
+    seen[f"{row}:{trial}"] = 1
     job["progress"]["trials_done"] = len(seen)
-    trials[(job["job_id"], p.row, p.trial)] = {
-        "job_id": job["job_id"],
+    fit, predict = p.fit_seconds, p.predict_seconds
+    trials[(job_id, row, trial)] = {
+        "job_id": job_id,
         "tenant": env.tenant,
-        "row": p.row,
-        "trial": p.trial,
+        "row": row,
+        "trial": trial,
         "family": p.family,
         "weights": p.weights,
         "state": p.state,
@@ -201,9 +213,9 @@ def _trial_completed(
         "metrics": p.metrics,
         "fold_metrics": p.fold_metrics,
         "score": p.score,
-        "fit_seconds": p.fit_seconds,
-        "predict_seconds": p.predict_seconds,
-        "seconds": p.fit_seconds + p.predict_seconds,
+        "fit_seconds": fit,
+        "predict_seconds": predict,
+        "seconds": fit + predict,
         "device": p.device,
         "error": p.error,
         "attempt": env.attempt,

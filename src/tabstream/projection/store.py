@@ -22,7 +22,7 @@ from pydantic_core import to_json
 from tabstream.adapters.bus.port import TopicPartition
 from tabstream.logs import get_logger
 from tabstream.projection import store_sql as sql
-from tabstream.projection.fold import ProjectionState, apply_in_place, job_of
+from tabstream.projection.fold import ProjectionState, apply_in_place
 from tabstream.projection.fold_job import Json
 from tabstream.schemas.events import Envelope
 
@@ -77,17 +77,12 @@ class ProjectionStore:
         reference counting, and collections triggered mid-batch were the largest cost.
         """
         with gc_paused():
-            given = list(items)
-            batch = [
-                (i, job_of(i[3]) if i[3] is not None else None)
-                for i in given
-                if i[2] >= self._offsets.get(TopicPartition(i[0], i[1]), 0)
-            ]
-            result = BatchResult(already_applied=len(given) - len(batch))
+            batch, offsets, skipped = self._select(items)
+            result = BatchResult(already_applied=skipped)
             self._load_jobs({job_id for _, job_id in batch if job_id is not None})
             state = ProjectionState(jobs=self._jobs)
             try:
-                dirty, offsets = self._fold(state, batch, result)
+                dirty = self._fold(state, batch, result)
                 with self._transaction():
                     self._write(state, dirty, offsets)
             except BaseException:
@@ -96,27 +91,60 @@ class ProjectionStore:
             self._offsets.update(offsets)
             return result
 
+    def _select(
+        self, items: Iterable[Item]
+    ) -> tuple[list[tuple[Item, str | None]], dict[TopicPartition, int], int]:
+        """The items past their partition's stored offset (with their job ids), the next
+        offsets they reach, and how many were skipped as already applied."""
+        batch: list[tuple[Item, str | None]] = []
+        offsets: dict[TopicPartition, int] = {}
+        stored = self._offsets
+        tp: TopicPartition | None = None
+        floor = last = 0
+        skipped = 0
+        for item in items:
+            topic, partition, offset, env = item
+            if tp is None or topic != tp.topic or partition != tp.partition:
+                if tp is not None and last:
+                    offsets[tp] = max(offsets.get(tp, 0), last)
+                tp = TopicPartition(topic, partition)
+                floor, last = stored.get(tp, 0), 0
+            if offset < floor:
+                skipped += 1
+                continue
+            last = offset + 1
+            job_id = None
+            if env is not None:
+                raw: Any = getattr(env.payload, "job_id", None)
+                job_id = None if raw is None else str(raw)
+            batch.append((item, job_id))
+        if tp is not None and last:
+            offsets[tp] = max(offsets.get(tp, 0), last)
+        return batch, offsets, skipped
+
     def _fold(
         self, state: ProjectionState, batch: Sequence[tuple[Item, str | None]], result: BatchResult
-    ) -> tuple[set[str], dict[TopicPartition, int]]:
+    ) -> set[str]:
         dirty: set[str] = set()
-        offsets: dict[TopicPartition, int] = {}
+        applied = duplicates = undecodable = failed = 0
         for (topic, partition, offset, env), job_id in batch:
-            offsets[TopicPartition(topic, partition)] = offset + 1
             if env is None:
-                result.undecodable += 1
+                undecodable += 1
                 continue
             try:
-                applied = apply_in_place(state, env, job_id)
+                if apply_in_place(state, env, job_id):
+                    applied += 1
+                else:
+                    duplicates += 1
             except Exception:
                 _log.exception("fold failed", topic=topic, partition=partition, offset=offset)
-                result.failed += 1
+                failed += 1
                 continue
-            result.applied += applied
-            result.duplicates += not applied
             if job_id is not None:
                 dirty.add(job_id)
-        return dirty, offsets
+        result.applied, result.duplicates = applied, duplicates
+        result.undecodable, result.failed = undecodable, failed
+        return dirty
 
     def _write(
         self, state: ProjectionState, dirty: set[str], offsets: dict[TopicPartition, int]

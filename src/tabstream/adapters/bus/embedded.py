@@ -12,7 +12,7 @@ import asyncio
 import json
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,8 +58,23 @@ def _encode_headers(headers: Headers) -> str | None:
     return json.dumps([[k, v.decode("latin-1")] for k, v in headers]) if headers else None
 
 
+_HEADERS_CACHE: dict[str, Headers] = {}
+_HEADERS_CACHE_MAX = 4096
+_new_tuple = tuple.__new__
+
+
 def _decode_headers(text: str | None) -> Headers:
-    return tuple((k, v.encode("latin-1")) for k, v in json.loads(text)) if text else ()
+    """Headers from their stored JSON; memoised, since records repeat a few header sets (type,
+    schema_version, tenant) and decoding JSON per record cost as much as the rest of a read."""
+    if not text:
+        return ()
+    headers = _HEADERS_CACHE.get(text)
+    if headers is None:
+        headers = tuple((k, v.encode("latin-1")) for k, v in json.loads(text))
+        if len(_HEADERS_CACHE) >= _HEADERS_CACHE_MAX:
+            _HEADERS_CACHE.clear()
+        _HEADERS_CACHE[text] = headers
+    return headers
 
 
 class EmbeddedEventLog:
@@ -151,11 +166,30 @@ class EmbeddedEventLog:
         from_offset: int = 0,
         to_end: bool = True,
     ) -> AsyncIterator[Record]:
-        """Replay ``topic`` from ``from_offset``, partition by partition (see the port)."""
+        """Replay ``topic`` from ``from_offset`` (see the port; here partition by partition)."""
+        batches = self.read_batches(
+            topic, partitions=partitions, from_offset=from_offset, to_end=to_end
+        )
+        try:
+            async for batch in batches:
+                for record in batch:
+                    yield record
+        finally:
+            await batches.aclose()
+
+    async def read_batches(
+        self,
+        topic: str,
+        *,
+        partitions: Sequence[int] | None = None,
+        from_offset: int = 0,
+        to_end: bool = True,
+    ) -> AsyncGenerator[list[Record], None]:
+        """``read`` in batches of up to 5000 records of one partition (see the port)."""
         parts = list(partitions) if partitions is not None else range(await self.partitions(topic))
         if not to_end:
-            async for record in self._follow(topic, parts, from_offset):
-                yield record
+            async for batch in self._follow(topic, parts, from_offset):
+                yield batch
             return
         ends = await self.end_offsets(topic)
         for p in parts:
@@ -164,8 +198,7 @@ class EmbeddedEventLog:
                 batch = self.fetch(TopicPartition(topic, p), pos, _REPLAY_BATCH, end)
                 if not batch:
                     break
-                for record in batch:
-                    yield record
+                yield batch
                 pos = batch[-1].offset + 1
                 await asyncio.sleep(0)
 
@@ -185,8 +218,8 @@ class EmbeddedEventLog:
         rows: list[_Row] = self.db.execute(
             _SELECT, (tp.topic, tp.partition, start, end, limit)
         ).fetchall()
-        t, p = tp.topic, tp.partition
-        return [Record(t, p, o, k, v, _decode_headers(h), ts) for o, k, v, h, ts in rows]
+        t, p, new, headers = tp.topic, tp.partition, _new_tuple, _decode_headers
+        return [new(Record, (t, p, o, k, v, headers(h), ts)) for o, k, v, h, ts in rows]
 
     def committed(self, group: str, tps: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
         """The group's committed next offsets for ``tps`` (0 where none)."""
@@ -324,16 +357,15 @@ class EmbeddedEventLog:
 
     async def _follow(
         self, topic: str, parts: Sequence[int], from_offset: int
-    ) -> AsyncIterator[Record]:
+    ) -> AsyncIterator[list[Record]]:
         positions = dict.fromkeys(parts, from_offset)
         while True:
             changed = self._changed
             got = False
             for p in parts:
                 batch = self.fetch(TopicPartition(topic, p), positions[p], _REPLAY_BATCH)
-                for record in batch:
-                    yield record
                 if batch:
+                    yield batch
                     positions[p], got = batch[-1].offset + 1, True
             if not got:
                 try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -18,6 +18,7 @@ from tabstream.adapters.bus.port import BusUnavailable, OutgoingRecord, Position
 _TOPIC_EXISTS = 36
 _CHECK_S = 0.1
 _REPLAY_FETCH_BYTES = 4 * 1024 * 1024
+_REPLAY_MAX_RECORDS = 10_000
 
 
 class AckDeadlines:
@@ -178,6 +179,25 @@ class KafkaEventLog:
         to_end: bool = True,
     ) -> AsyncIterator[Record]:
         """Replay committed records with a group-less read_committed consumer (see the port)."""
+        batches = self.read_batches(
+            topic, partitions=partitions, from_offset=from_offset, to_end=to_end
+        )
+        try:
+            async for batch in batches:
+                for record in batch:
+                    yield record
+        finally:
+            await batches.aclose()
+
+    async def read_batches(
+        self,
+        topic: str,
+        *,
+        partitions: Sequence[int] | None = None,
+        from_offset: int = 0,
+        to_end: bool = True,
+    ) -> AsyncGenerator[list[Record], None]:
+        """``read`` in batches: one list per partition and fetch (see the port)."""
         parts = list(partitions) if partitions is not None else range(await self.partitions(topic))
         tps = [KafkaTP(topic, p) for p in parts]
         consumer = self._reader()
@@ -188,12 +208,10 @@ class KafkaEventLog:
                     "end_offsets", self._timeout_s, lambda: consumer.end_offsets(tps)
                 )
                 async for batch in _read_to_end(consumer, tps, from_offset, ends):
-                    for record in batch:
-                        yield record
+                    yield batch
             else:
                 async for batch in _follow(consumer, tps, from_offset):
-                    for record in batch:
-                        yield record
+                    yield batch
         finally:
             await consumer.stop()
 
@@ -263,21 +281,31 @@ async def _start_or_stop(client: Any, timeout_s: float) -> None:
 async def _read_to_end(
     consumer: Any, tps: list[KafkaTP], start: int, ends: dict[KafkaTP, int]
 ) -> AsyncIterator[list[Record]]:
-    """Partition by partition; every partition is assigned so the next ones are prefetched."""
-    todo = [tp for tp in tps if start < ends[tp]]
-    consumer.assign(todo)
-    for tp in todo:
+    """Every partition at once (fetches of all partitions overlap), each up to its end."""
+    left = {tp: ends[tp] for tp in tps if start < ends[tp]}
+    consumer.assign(list(left))
+    for tp in left:
         consumer.seek(tp, start)
-    for tp in todo:
-        end = ends[tp]
-        while await consumer.position(tp) < end:
-            batch = await consumer.getmany(tp, timeout_ms=1000, max_records=10_000)
-            messages = batch.get(tp, [])
-            if messages and messages[-1].offset >= end:
-                yield [to_record(m) for m in messages if m.offset < end]
-                break
+    while left:
+        batches = await consumer.getmany(timeout_ms=1000, max_records=_REPLAY_MAX_RECORDS)
+        for tp, messages in batches.items():
+            end = left.get(tp)
+            if end is None or not messages:
+                continue
+            if messages[-1].offset + 1 >= end:
+                del left[tp]
+                consumer.pause(tp)
+                if messages[-1].offset >= end:
+                    messages = [m for m in messages if m.offset < end]
+                if not messages:
+                    continue
             yield [to_record(m) for m in messages]
-        consumer.pause(tp)
+        if left:
+            # Records may lie below the end offset but past the last one fetched (aborted
+            # transactions, control records): a partition whose position reached its end is done.
+            for tp in [tp for tp, end in left.items() if await consumer.position(tp) >= end]:
+                del left[tp]
+                consumer.pause(tp)
 
 
 async def _follow(consumer: Any, tps: list[KafkaTP], start: int) -> AsyncIterator[list[Record]]:
@@ -285,6 +313,7 @@ async def _follow(consumer: Any, tps: list[KafkaTP], start: int) -> AsyncIterato
     for tp in tps:
         consumer.seek(tp, start)
     while True:
-        batches = await consumer.getmany(timeout_ms=1000, max_records=10_000)
+        batches = await consumer.getmany(timeout_ms=1000, max_records=_REPLAY_MAX_RECORDS)
         for messages in batches.values():
-            yield [to_record(m) for m in messages]
+            if messages:
+                yield [to_record(m) for m in messages]

@@ -39,28 +39,24 @@ async def bounded(what: str, timeout_s: float, call: Callable[[], Awaitable[_T]]
         raise
 
 
-_new_record = object.__new__
-_set = object.__setattr__
+_new_tuple = tuple.__new__
 
 
 def to_record(message: Any) -> Record:
     """Convert an aiokafka ``ConsumerRecord`` to a port ``Record`` (hot path on replay)."""
-    key = message.key
-    record: Record = _new_record(Record)
-    _set(
-        record,
-        "__dict__",
-        {
-            "topic": message.topic,
-            "partition": message.partition,
-            "offset": message.offset,
-            "key": None if key is None else key.decode(),
-            "value": message.value,
-            "headers": tuple(message.headers) if message.headers else (),
-            "timestamp_ms": message.timestamp,
-        },
+    key, headers = message.key, message.headers
+    return _new_tuple(
+        Record,
+        (
+            message.topic,
+            message.partition,
+            message.offset,
+            None if key is None else key.decode(),
+            message.value,
+            tuple(headers) if headers else (),
+            message.timestamp,
+        ),
     )
-    return record
 
 
 def _kafka_offsets(offsets: Mapping[TopicPartition, int]) -> dict[KafkaTP, int]:

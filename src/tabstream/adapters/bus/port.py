@@ -10,14 +10,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 Headers = tuple[tuple[str, bytes], ...]
 
 
-@dataclass(frozen=True, order=True)
-class TopicPartition:
-    """One partition of one topic."""
+class TopicPartition(NamedTuple):
+    """One partition of one topic (a named tuple: cheap to build, hash and compare)."""
 
     topic: str
     partition: int
@@ -31,9 +30,12 @@ class Position:
     offset: int
 
 
-@dataclass(frozen=True)
-class Record:
-    """A record read from the log."""
+class Record(NamedTuple):
+    """A record read from the log.
+
+    An immutable named tuple: replay builds one per record, so it must cost little more than
+    the tuple itself (``Record._make(fields)`` or ``tuple.__new__(Record, fields)``).
+    """
 
     topic: str
     partition: int
@@ -45,11 +47,15 @@ class Record:
 
     @property
     def tp(self) -> TopicPartition:
+        """The record's topic and partition."""
         return TopicPartition(self.topic, self.partition)
 
     def header(self, name: str) -> bytes | None:
         """The first header called ``name``, or None."""
-        return next((v for k, v in self.headers if k == name), None)
+        for k, v in self.headers:
+            if k == name:
+                return v
+        return None
 
 
 @dataclass(frozen=True)
@@ -189,8 +195,25 @@ class EventLog(Protocol):
     ) -> AsyncIterator[Record]:
         """Replay committed records of ``topic`` from ``from_offset`` in each partition.
 
-        Records come partition by partition, in offset order. With ``to_end`` the iterator stops
-        at the end offsets seen when it began; otherwise it follows the log forever.
+        Records of one partition come in offset order (so one key's records come in the order
+        they were written); records of different partitions may interleave. With ``to_end`` the
+        iterator stops at the end offsets seen when it began; otherwise it follows the log
+        forever.
+        """
+        ...
+
+    def read_batches(
+        self,
+        topic: str,
+        *,
+        partitions: Sequence[int] | None = None,
+        from_offset: int = 0,
+        to_end: bool = True,
+    ) -> AsyncIterator[list[Record]]:
+        """``read`` in non-empty lists of records (one await per batch instead of per record).
+
+        Same records, same ordering guarantee as ``read``: concatenated, the batches are what
+        ``read`` yields (up to how partitions interleave).
         """
         ...
 
