@@ -117,23 +117,45 @@ def prepare_forecasting(table: pa.Table, task: ForecastingTask) -> Prepared:
 
 def forecast_inputs(recipe: dict[str, Any], table: pa.Table) -> Inputs:
     """Features at each id's last timestamp of a history table, and keys (id, cutoff, target)."""
-    task = ForecastingTask(
+    task = _task(recipe)
+    grid, groups, _, _ = _grid(table, task, step=int(recipe["step_ns"]), recipe=recipe)
+    return _inputs(recipe, table, task, grid, groups, np.arange(groups.n_ids), grid.lengths - 1)
+
+
+def backtest_inputs(recipe: dict[str, Any], table: pa.Table) -> Inputs:
+    """Features and keys at *every* observed cutoff of ``table`` (rolling-origin evaluation).
+
+    Each row sees only the data up to its cutoff, exactly as ``forecast_inputs`` on the history
+    truncated there would; rows are ordered by (id, cutoff).
+    """
+    task = _task(recipe)
+    grid, groups, _, _ = _grid(table, task, step=int(recipe["step_ns"]), recipe=recipe)
+    codes, pos = grid_cells(grid)
+    keep = np.isfinite(grid.values[grid.base[codes] + pos])
+    return _inputs(recipe, table, task, grid, groups, codes[keep], pos[keep])
+
+
+def _task(recipe: dict[str, Any]) -> ForecastingTask:
+    return ForecastingTask(
         label_column=recipe["label_column"], id_column=recipe["id_column"],
         timestamp_column=recipe["timestamp_column"], horizon=recipe["horizon"],
         lookback=recipe["lookback"],
     )  # fmt: skip
-    grid, groups, _, _ = _grid(table, task, step=int(recipe["step_ns"]), recipe=recipe)
-    codes = np.arange(groups.n_ids)
-    pos = grid.lengths - 1
+
+
+def _inputs(
+    recipe: dict[str, Any], table: pa.Table, task: ForecastingTask, grid: Grid, groups: Any,
+    codes: np.ndarray, pos: np.ndarray,
+) -> Inputs:  # fmt: skip
     ts_type = plain_type(table.column(task.timestamp_column))
     features = features_at(recipe, grid, codes, pos, groups.ids, ts_type)
-    cutoff = grid.t0 + pos * grid.step
+    cutoff = grid.t0[codes] + pos * grid.step
     target = cutoff + task.horizon * grid.step
     tz = ts_type.tz if pa.types.is_timestamp(ts_type) else None
     as_ts = pa.timestamp("ns", tz=tz)
     keys = pa.table(
         {
-            task.id_column: groups.ids,
+            task.id_column: groups.ids.take(pa.array(codes)),
             "cutoff": pa.array(cutoff, pa.int64()).cast(as_ts),
             task.timestamp_column: pa.array(target, pa.int64()).cast(as_ts),
         }
