@@ -24,8 +24,11 @@ from tabstream.adapters.bus.embedded import EmbeddedEventLog
 from tabstream.adapters.bus.kafka import KafkaEventLog
 from tabstream.adapters.bus.port import BusUnavailable, EventLog
 from tabstream.adapters.secrets import HeaderCipher, derive_key
+from tabstream.adapters.teacher import teacher_from_settings
 from tabstream.consumer import Worker, WorkerConfig
 from tabstream.logs import get_logger
+from tabstream.pipeline.bundle import load_bundle
+from tabstream.pipeline.predict import InProcessTeacher, Teacher, registered_sha256
 from tabstream.producer_api import ApiContext, ApiLimits, ApiTopics, Page, create_app
 from tabstream.producer_api.auth import Authenticator, parse_static_tokens
 from tabstream.producer_api.readmodel import Row
@@ -34,6 +37,7 @@ from tabstream.projection.service import ProjectionService
 from tabstream.projection.store import ProjectionStore
 from tabstream.projection.topics import Topics
 from tabstream.schemas import Producer
+from tabstream.schemas.run import TrainerRunRequest
 from tabstream.settings import ApiSettings, CommonSettings, WorkerSettings, load_or_create_secret
 
 _log = get_logger(__name__)
@@ -231,6 +235,23 @@ def _limits(settings: ApiSettings) -> ApiLimits:
 
 
 # -- worker ------------------------------------------------------------------------------------
+
+
+def build_teacher(request: TrainerRunRequest, artifacts: ArtifactStore) -> Teacher | None:
+    """The run's teacher, in the worker's child: ``teacher_model_id`` -> the registered model
+    in-process (no HTTP self-loop); ``teacher_predict_url`` -> the SSRF-guarded HTTP client
+    (``TABSTREAM_TEACHER_*``) with the decrypted headers; None without one. Raises ValueError
+    (``TeacherRefused``, missing or corrupt model) with a clear message."""
+    if request.teacher_model_id is not None:
+        model_id = str(request.teacher_model_id)
+        try:
+            digest = registered_sha256(artifacts, model_id)
+            return InProcessTeacher(load_bundle(artifacts, model_id, digest))
+        except FileNotFoundError:
+            raise ValueError(f"teacher model {model_id} is not in the artifact store") from None
+    if request.teacher_predict_url is not None:
+        return teacher_from_settings(request.teacher_predict_url, request.teacher_predict_headers)
+    return None
 
 
 def worker_decrypt(settings: CommonSettings) -> Callable[[str], dict[str, str]] | None:

@@ -53,7 +53,7 @@ def run_spec(spec: Any, out: IO[bytes], should_stop: StopFlag) -> None:
     """Run the pipeline for ``spec`` and write events and the outcome to ``out``."""
     from uuid import UUID
 
-    from tabstream.bootstrap import build_artifacts
+    from tabstream.bootstrap import build_artifacts, build_teacher
     from tabstream.consumer.protocol import (
         cancelled_line,
         error_line,
@@ -78,6 +78,11 @@ def run_spec(spec: Any, out: IO[bytes], should_stop: StopFlag) -> None:
         out.write(event_line(payload))
 
     try:
+        teacher = build_teacher(request, artifacts)
+    except ValueError as exc:
+        out.write(error_line("invalid_input", str(exc)))
+        return
+    try:
         result = run(
             request,
             dataset,
@@ -86,6 +91,7 @@ def run_spec(spec: Any, out: IO[bytes], should_stop: StopFlag) -> None:
             spec.device,
             job_id=UUID(spec.job_id),
             should_stop=should_stop,
+            teacher=teacher,
         )
     except Cancelled:
         out.write(cancelled_line())

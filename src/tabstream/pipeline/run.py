@@ -19,11 +19,13 @@ import numpy as np
 import optuna
 
 from tabstream.pipeline.data import DataError, NotExecutableYet, prepare
+from tabstream.pipeline.distill import Augmented, DistillConfig, augment, fidelity
 from tabstream.pipeline.families import default_model_types, get_family
 from tabstream.pipeline.filters import FilterError
 from tabstream.pipeline.journal import journal_storage
 from tabstream.pipeline.metrics import Metric, resolve_metrics, with_mase_scale
 from tabstream.pipeline.pareto import pareto_front, simplex_grid
+from tabstream.pipeline.predict import Teacher
 from tabstream.pipeline.register import Job, register_ensemble, register_single
 from tabstream.pipeline.row_events import finite
 from tabstream.pipeline.rows import Cancelled, Row, RowResult, SearchContext, primary_loss
@@ -105,14 +107,18 @@ def run(
     *,
     job_id: UUID,
     should_stop: Callable[[], bool] = lambda: False,
+    teacher: Teacher | None = None,
 ) -> RunResult:
     """Train the request's model matrix on the dataset; raises PipelineInputError, Cancelled."""
     start = time.monotonic()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     job, model_types, chosen = _setup(request, dataset, artifacts, emit, device, job_id)
+    aug = _distil(job, teacher) if teacher is not None else None
     job.ctx.should_stop = should_stop
     rows = _rows(model_types, job.ctx.metrics, request.grid_size)
     results = [run_row(job.ctx, row) for row in rows]
+    if aug is not None:
+        _add_fidelity(job, results, aug)
     board, front, ens, best_id = _finish(job, results)
     return RunResult(
         job_id,
@@ -177,6 +183,33 @@ def _setup(
     )
     features = [(f.name, str(f.type)) for f in prepared.features.schema]
     return Job(request, ctx, features, notes, prepared.recipe), model_types, chosen
+
+
+def _distil(job: Job, teacher: Teacher) -> Augmented:
+    """Students train on real + teacher-labelled synthetic rows (``pipeline.distill``)."""
+    ctx = job.ctx
+    if getattr(job, "recipe", None) is not None:
+        raise PipelineInputError("distillation supports tabular tasks only")
+    try:
+        aug = augment(
+            ctx.features, ctx.y, ctx.spec, ctx.splits, teacher, DistillConfig.from_env(),
+            job.request.random_state,
+        )  # fmt: skip
+    except ValueError as exc:
+        raise PipelineInputError(str(exc)) from exc
+    ctx.features, ctx.y, ctx.splits = aug.features, aug.y, aug.splits
+    job.notes.extend(aug.notes)
+    return aug
+
+
+def _add_fidelity(job: Job, results: list[RowResult], aug: Augmented) -> None:
+    """Add fidelity to the teacher (out of fold, real rows) to each row's best metrics."""
+    covered = job.ctx.covered
+    for r in results:
+        if r.best is not None:
+            r.best.metrics.update(fidelity(job.ctx.spec, r.best.oof, aug.teacher_real[covered]))
+            shown = {k: round(v, 4) for k, v in r.best.metrics.items() if k.startswith("fidelity")}
+            job.notes.append(f"row {r.row.index} ({r.row.family}) fidelity to teacher: {shown}")
 
 
 def _model_types(

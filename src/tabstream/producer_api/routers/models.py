@@ -1,16 +1,75 @@
-"""Registered models (read-only)."""
+"""Registered models: list, describe, and predict in the teacher protocol.
+
+``POST /v1/models/{id}/predict`` loads the model through the artifact store with its recorded
+sha256 verified, keeps it in a memory-bounded LRU (``TABSTREAM_MODEL_CACHE_MB``), and predicts
+in a worker thread so the event loop never blocks. Batches above
+``TABSTREAM_MAX_PREDICT_ROWS`` are a 422. A model whose bytes fail the check is a 409 and is
+never served.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tabstream.pipeline.predict import (
+    BundleIntegrityError,
+    ModelCache,
+    SampleError,
+    predict_samples,
+)
 from tabstream.producer_api.deps import Ctx, Tenant
 from tabstream.producer_api.responses import ModelPage
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
+Cell = StrictBool | StrictInt | StrictFloat | StrictStr | None
+INTEGRITY = "model artifact failed its integrity check; it will not be served"
+
+
+class PredictSettings(BaseSettings):
+    """Predict limits (env ``TABSTREAM_MAX_PREDICT_ROWS``, ``TABSTREAM_MODEL_CACHE_MB``)."""
+
+    model_config = SettingsConfigDict(env_prefix="TABSTREAM_", extra="ignore", frozen=True)
+    max_predict_rows: int = Field(default=10_000, ge=1)
+    model_cache_mb: int = Field(default=512, ge=1)
+
+
+class PredictRequest(BaseModel):
+    """The teacher protocol body."""
+
+    model_config = ConfigDict(extra="forbid")
+    samples: list[list[Cell]]
+    feature_names: list[Annotated[str, Field(max_length=512)]]
+
+
+class PredictResponse(BaseModel):
+    """Predictions (labels or values), class probabilities and classes (classification)."""
+
+    predictions: list[Any]
+    probabilities: list[list[float | None]] | None = None
+    classes: list[Any] | None = None
+
+
+class Predictor:
+    """The API's model cache and limits (one per app, created on first use)."""
+
+    def __init__(self, cache: ModelCache, max_rows: int) -> None:
+        self.cache, self.max_rows = cache, max_rows
+
+
+def predictor(request: Request, ctx: Ctx) -> Predictor:
+    """The app's Predictor (built from ``PredictSettings`` unless a test set one)."""
+    found: Predictor | None = getattr(request.app.state, "predictor", None)
+    if found is None:
+        limits = PredictSettings()
+        cache = ModelCache(ctx.artifacts, limits.model_cache_mb * 1024 * 1024)
+        found = request.app.state.predictor = Predictor(cache, limits.max_predict_rows)
+    return found
 
 
 @router.get("")
@@ -20,15 +79,60 @@ async def list_models(
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> ModelPage:
-    """The caller's models."""
+    """The caller's models, newest first."""
     page = ctx.read_model.list_models(tenant, cursor=cursor, limit=limit)
-    return ModelPage(items=[dict(m) for m in page.items], next_cursor=page.next_cursor)
+    return ModelPage(items=[_public(m) for m in page.items], next_cursor=page.next_cursor)
 
 
 @router.get("/{model_id}", responses={404: {"description": "model not found"}})
 async def get_model(model_id: uuid.UUID, ctx: Ctx, tenant: Tenant) -> dict[str, Any]:
-    """One model: families, metrics, features, sha256, uri."""
+    """One model: task, features with types, classes, metrics, job, sha256, created_at."""
+    return _public(_model(ctx, tenant, model_id))
+
+
+@router.post(
+    "/{model_id}/predict",
+    responses={
+        404: {"description": "model not found"},
+        409: {"description": INTEGRITY},
+        422: {"description": "missing features, bad cells, or too many rows"},
+        503: {"description": "model artifact unavailable"},
+    },
+)
+async def predict(
+    model_id: uuid.UUID, body: PredictRequest, request: Request, ctx: Ctx, tenant: Tenant
+) -> PredictResponse:
+    """Predict ``samples`` with the model (the teacher protocol: this is a valid teacher)."""
+    row = _model(ctx, tenant, model_id)
+    served = predictor(request, ctx)
+    if len(body.samples) > served.max_rows:
+        raise HTTPException(422, _err("samples", f"at most {served.max_rows} rows per request"))
+    try:
+        out = await asyncio.to_thread(_predict, served, row, body)
+    except BundleIntegrityError:
+        raise HTTPException(409, INTEGRITY) from None
+    except SampleError as exc:
+        raise HTTPException(422, _err("feature_names", str(exc))) from None
+    except OSError:
+        raise HTTPException(503, "model artifact unavailable; retry later") from None
+    return PredictResponse(**out)
+
+
+def _predict(served: Predictor, row: dict[str, Any], body: PredictRequest) -> dict[str, Any]:
+    model = served.cache.get(str(row["model_id"]), str(row["sha256"]))
+    return predict_samples(model, body.samples, body.feature_names)
+
+
+def _model(ctx: Ctx, tenant: str, model_id: uuid.UUID) -> dict[str, Any]:
     found = ctx.read_model.get_model(tenant, str(model_id))
     if found is None:
         raise HTTPException(404, "model not found")
-    return {k: v for k, v in found.items() if k != "tenant"}
+    return dict(found)
+
+
+def _public(row: Any) -> dict[str, Any]:
+    return {k: v for k, v in dict(row).items() if k != "tenant"}
+
+
+def _err(field: str, msg: str) -> list[dict[str, Any]]:
+    return [{"loc": ["body", field], "msg": msg, "type": "value_error"}]

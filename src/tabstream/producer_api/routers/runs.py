@@ -11,6 +11,7 @@ from fastapi import APIRouter, Header, HTTPException
 from tabstream.producer_api.context import ApiContext, utcnow
 from tabstream.producer_api.deps import Ctx, Tenant
 from tabstream.producer_api.submission import check_against_dataset, choose_pool, request_digest
+from tabstream.producer_api.teachers import teacher_errors
 from tabstream.schemas import RunRequested, TrainerRunRequest, TrainerRunResponse
 
 router = APIRouter(prefix="/v1/trainer", tags=["runs"])
@@ -32,6 +33,7 @@ async def trainer_run(
     if dataset is None:
         raise HTTPException(404, f"dataset {body.dataset_id} not found")
     errors = check_against_dataset(body, dataset)
+    errors += teacher_errors(ctx.read_model, tenant, body, dataset)
     if errors:
         raise HTTPException(422, errors)
     digest = request_digest(body, ctx.digest_key)
