@@ -8,7 +8,7 @@ import pyarrow.compute as pc
 import pytest
 
 from tabstream.pipeline.data import DataError, prepare
-from tabstream.pipeline.forecast import forecast_inputs
+from tabstream.pipeline.forecast import backtest_inputs, forecast_inputs
 from tabstream.schemas.tasks import ForecastingTask
 from tests.unit.ts_support import bikeshare
 
@@ -164,3 +164,17 @@ def test_irregular_and_duplicate_timestamps_are_errors() -> None:
     dup = table.set_column(0, "ts", pa.array(ts).cast(pa.timestamp("ns")))
     with pytest.raises(DataError, match="duplicate timestamps in column 'ts'"):
         prepare(dup, task())
+
+
+def test_backtest_rows_match_forecasts_from_truncated_history() -> None:
+    table = bikeshare(600)
+    p = prepare(table, task(lookback=100))
+    assert p.recipe is not None
+    bt = backtest_inputs(p.recipe, table)
+    assert bt.keys.num_rows == table.num_rows  # every observed hour is a cutoff
+    i = 400
+    history = table.slice(0, i + 1)
+    one = forecast_inputs(p.recipe, history)
+    assert bt.keys.slice(i, 1).to_pylist() == one.keys.to_pylist()
+    for k, v in bt.features.slice(i, 1).to_pylist()[0].items():
+        assert one.features.column(k)[0].as_py() == pytest.approx(v, nan_ok=True), k
