@@ -25,10 +25,55 @@ def version() -> None:
 
 
 @app.command()
-def quickstart() -> None:
-    """Run the main job end to end on the embedded default (needs the worker: not built yet)."""
-    typer.echo("tabstream quickstart: not built yet (it lands with the worker issue)", err=True)
-    raise typer.Exit(code=2)
+def quickstart(
+    slots: int = typer.Option(1, min=1, max=8, help="worker slots"),
+) -> None:
+    """Run the main job end to end on the embedded default: API, projection and a worker in
+    this process on a temporary data dir; a sample dataset, two families, a progress bar."""
+    import asyncio
+    import time
+
+    from rich.console import Console
+
+    from tabstream.logs import configure_logging
+    from tabstream.quickstart import quickstart as run_quickstart
+
+    configure_logging("console", "WARNING")
+    console = Console(stderr=False)
+    started = time.monotonic()
+    job = asyncio.run(run_quickstart(console, slots=slots))
+    console.print(f"done in {time.monotonic() - started:.0f} s")
+    if job.get("status") != "completed":
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def up(
+    workers: int = typer.Option(1, min=1, max=64, help="worker slots in this process"),
+    host: str | None = typer.Option(None, help="bind address (TABSTREAM_HOST)"),
+    port: int | None = typer.Option(None, help="port (TABSTREAM_PORT)"),
+    data_dir: str | None = typer.Option(None, help="data directory (TABSTREAM_DATA_DIR)"),
+) -> None:
+    """API + projection + N worker slots in one process on the embedded log."""
+    import sys
+
+    import uvicorn
+
+    from tabstream.bootstrap import build_stack, ensure_api_token
+    from tabstream.logs import configure_logging
+    from tabstream.settings import ApiSettings
+
+    overrides: dict[str, Any] = {"data_dir": data_dir, "host": host, "port": port}
+    settings = ApiSettings(bus="embedded", **{k: v for k, v in overrides.items() if v is not None})
+    configure_logging(settings.log_format, settings.log_level)
+    token, created = ensure_api_token(settings)
+    if token and created:
+        print(f"API token (shown once; kept in {settings.data_dir / 'api.token'}, mode 0600):",
+              token, file=sys.stderr)  # fmt: skip
+    elif token:
+        print(f"API token: see {settings.data_dir / 'api.token'}", file=sys.stderr)
+    app = build_stack(settings, workers=workers)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
 
 
 @app.command()
