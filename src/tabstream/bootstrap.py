@@ -19,7 +19,7 @@ from aiokafka.errors import KafkaError
 from fastapi import FastAPI
 
 from tabstream.adapters.artifacts.factory import open_artifact_store
-from tabstream.adapters.artifacts.port import ArtifactStore
+from tabstream.adapters.artifacts.port import ArtifactNotFound, ArtifactStore
 from tabstream.adapters.bus.embedded import EmbeddedEventLog
 from tabstream.adapters.bus.kafka import KafkaEventLog
 from tabstream.adapters.bus.port import BusUnavailable, EventLog
@@ -247,7 +247,7 @@ def build_teacher(request: TrainerRunRequest, artifacts: ArtifactStore) -> Teach
         try:
             digest = registered_sha256(artifacts, model_id)
             return InProcessTeacher(load_bundle(artifacts, model_id, digest))
-        except FileNotFoundError:
+        except (FileNotFoundError, ArtifactNotFound):
             raise ValueError(f"teacher model {model_id} is not in the artifact store") from None
     if request.teacher_predict_url is not None:
         return teacher_from_settings(request.teacher_predict_url, request.teacher_predict_headers)
