@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-MODULES = ("bus", "projection", "control_plane", "forecast")
+MODULES = ("bus", "projection", "control_plane", "forecast", "scheduling")
 
 
 def main(argv: list[str] | None = None) -> int:
