@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from tabstream import __version__
+from tabstream import __version__, cli_client
 
 app = typer.Typer(
     name="tabstream",
@@ -16,6 +16,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+cli_client.register(app)
 
 
 @app.command()

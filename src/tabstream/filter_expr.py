@@ -143,7 +143,7 @@ class _Parser:
         for arg in args:
             same = isinstance(arg, BoolExpr) and arg.op == op
             flat.extend(arg.args if isinstance(arg, BoolExpr) and same else [arg])
-        return BoolExpr(op=op, args=flat)  # type: ignore[arg-type]
+        return BoolExpr(op=op, args=flat)
 
     def not_expr(self) -> Filter:
         if self.accept("kw", "not"):
@@ -172,7 +172,7 @@ class _Parser:
             if value is None:
                 hint = "is null" if token.value == "==" else "is not null"
                 raise self.fail(f"compare with null using '{hint}'", token)
-            return Comparison(col=col, op=_OPS[token.value], value=value)  # type: ignore[arg-type]
+            return Comparison(col=col, op=_OPS[token.value], value=value)
         if self.accept("kw", "is"):
             negated = self.accept("kw", "not") is not None
             if not (self.accept("kw", "null")):
