@@ -8,7 +8,7 @@ TORCH_WHEEL ?= $(firstword $(wildcard /opt/wheels/torch-*.whl))
 KAFKA_PORT ?= 9092
 export KAFKA_PORT
 
-.PHONY: venv quickstart test test-fast bench lint kafka-install kafka-start kafka-stop clean
+.PHONY: venv quickstart test test-fast bench lint kafka-install kafka-start kafka-stop clean browser-deps
 
 venv: $(STAMP)
 
@@ -25,13 +25,24 @@ quickstart: venv
 kafka-install:
 	scripts/kafka.sh install
 
+# The browser tests drive the system Chromium (Debian package) through Python Playwright, which
+# never downloads a browser. Installed only when missing; needs root (or sudo) and apt.
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+browser-deps:
+	@test -x $(CHROMIUM) || { \
+	  echo "installing chromium (apt) for the browser tests"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    chromium fonts-dejavu-core >/dev/null; }
+
 kafka-start: kafka-install
 	scripts/kafka.sh start
 
 kafka-stop:
 	scripts/kafka.sh stop
 
-test: venv kafka-install
+test: venv kafka-install browser-deps
 	scripts/with-kafka.sh $(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: venv

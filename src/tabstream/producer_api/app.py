@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tabstream.adapters.bus.port import BusUnavailable
@@ -42,11 +44,41 @@ def create_app(ctx: ApiContext, lifespan: Lifespan | None = None) -> FastAPI:
         app.include_router(module.router)
     if ctx.bench_echo:
         app.include_router(bench.router)
+    mount_dashboard(app)
     app.add_exception_handler(AuthError, _unauthorized)
     app.add_exception_handler(BusUnavailable, _bus_unavailable)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_middleware(RotatedTokenHeaders)
     return app
+
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+# The dashboard is a same-origin page: scripts, styles and API calls only from this server.
+DASHBOARD_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+    "form-action 'self'"
+)
+
+
+def mount_dashboard(app: FastAPI) -> None:
+    """The dashboard: ``GET /`` is its page, ``/static`` its assets (no auth, not in OpenAPI;
+    every data call the page makes carries the user's bearer token)."""
+    if not (STATIC_DIR / "index.html").is_file():
+        return
+    index = STATIC_DIR / "index.html"
+    headers = {
+        "Content-Security-Policy": DASHBOARD_CSP,
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "Cache-Control": "no-cache",
+    }
+
+    @app.get("/", include_in_schema=False)
+    async def dashboard() -> FileResponse:
+        return FileResponse(index, media_type="text/html", headers=headers)
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
 
 async def _unauthorized(_: Request, exc: Exception) -> JSONResponse:

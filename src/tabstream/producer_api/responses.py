@@ -58,6 +58,13 @@ class JobPage(BaseModel):
     next_cursor: str | None = None
 
 
+class TrialPage(BaseModel):
+    """GET /v1/jobs/{id}/trials: every trial of a job, by row then trial."""
+
+    job_id: UUID
+    items: list[dict[str, Any]]
+
+
 class ModelPage(BaseModel):
     """A page of models."""
 

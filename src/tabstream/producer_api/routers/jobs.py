@@ -12,7 +12,13 @@ from tabstream.producer_api.context import ApiContext
 from tabstream.producer_api.deps import Ctx, Tenant
 from tabstream.producer_api.history import job_history
 from tabstream.producer_api.readmodel import Row
-from tabstream.producer_api.responses import CancelResponse, JobOut, JobPage, job_out
+from tabstream.producer_api.responses import (
+    CancelResponse,
+    JobOut,
+    JobPage,
+    TrialPage,
+    job_out,
+)
 from tabstream.producer_api.sse import parse_last_event_id, stream
 from tabstream.schemas import CancelRequested, JobStatus
 
@@ -53,6 +59,16 @@ async def list_jobs(
 async def get_job(job_id: uuid.UUID, ctx: Ctx, tenant: Tenant) -> JobOut:
     """Status, attempts, timestamps, progress, redacted request, leaderboard, error."""
     return job_out(find_job(ctx, tenant, job_id))
+
+
+@router.get("/{job_id}/trials", responses=_NOT_FOUND)
+async def job_trials(job_id: uuid.UUID, ctx: Ctx, tenant: Tenant) -> TrialPage:
+    """The job's trials (one per row and trial: params, metrics, score, timings), in order."""
+    find_job(ctx, tenant, job_id)
+    trials = ctx.read_model.job_trials(tenant, str(job_id))
+    items = [{k: v for k, v in t.items() if k != "tenant"} for t in trials]
+    items.sort(key=lambda t: (t.get("row", 0), t.get("trial", 0)))
+    return TrialPage(job_id=job_id, items=items)
 
 
 @router.post(
