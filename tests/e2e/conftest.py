@@ -61,7 +61,9 @@ def dataset_file(request: pytest.FixtureRequest) -> Path:
     return Path(request.getfixturevalue("shared_data")) / "credit_g.parquet"
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API runs an event loop on this thread while
+# it is open, and the suite's asyncio tests that run after this module need the thread free.
+@pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """`tabstream up --workers 2` on a free port with its own data dir and API token."""
     data_dir = tmp_path_factory.mktemp("e2e-data")
@@ -108,7 +110,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             proc.wait(10)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """Headless system Chromium with a fresh profile (one per session)."""
     if not Path(CHROMIUM).exists():
@@ -139,7 +141,9 @@ def page(browser_context: Any, stack: Stack) -> Iterator[Any]:
     tab.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
     tab.on(
         "console",
-        lambda msg: errors.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None,
+        lambda msg: (
+            errors.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None
+        ),
     )
     tab.goto(stack.url + "/")
     yield tab
@@ -152,4 +156,3 @@ def artifact(name: str) -> Path:
     """A path under test-artifacts/ (created)."""
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS / name
-

@@ -7,6 +7,7 @@ see its Pareto front; jobs and models pages; a narrow window; keyboard and label
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -30,12 +31,14 @@ def sign_in(page: Any) -> None:
     page.get_by_role("navigation", name="Main").wait_for()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def pareto_job(stack: Stack, dataset_file: Path) -> str:
     """A multi-metric run (auc + neg_class_error, grid 0.5, ensemble), submitted through the
     API at the start so it trains while the browser tests run."""
     with dataset_file.open("rb") as fh:
-        r = stack.api.post("/v1/datasets", files={"file": ("credit_g.parquet", fh)}, data={"name": "credit-api"})
+        r = stack.api.post(
+            "/v1/datasets", files={"file": ("credit_g.parquet", fh)}, data={"name": "credit-api"}
+        )
     assert r.status_code == 201, r.text
     body = {
         "dataset_id": r.json()["dataset_id"],
@@ -52,14 +55,19 @@ def pareto_job(stack: Stack, dataset_file: Path) -> str:
     return str(r.json()["job_id"])
 
 
-def test_sign_in_submit_and_watch_live(page: Any, stack: Stack, dataset_file: Path, pareto_job: str) -> None:
+def test_sign_in_submit_and_watch_live(
+    page: Any, stack: Stack, dataset_file: Path, pareto_job: str
+) -> None:
     started = time.monotonic()
     # A wrong token is refused with a message; the right one opens the dashboard.
     page.get_by_label("API token").fill("not-a-valid-token-at-all")
     page.get_by_role("button", name="Sign in").click()
     page.get_by_role("alert").filter(has_text="Sign-in failed").wait_for()
     sign_in(page)
-    assert page.evaluate("JSON.parse(sessionStorage.getItem('tabstream.session')).access.split('.').length") == 3
+    # The static token was exchanged for a JWT; only that (and its refresh token) is kept.
+    stored = page.evaluate("sessionStorage.getItem('tabstream.session')")
+    assert TOKEN not in stored
+    assert json.loads(stored)["access"].count(".") == 2
 
     # Upload the sample dataset through the form.
     page.get_by_role("link", name="Datasets").click()
@@ -93,11 +101,14 @@ def test_sign_in_submit_and_watch_live(page: Any, stack: Stack, dataset_file: Pa
         const el = document.getElementById('progress-text');
         const seen = () => window.__progress.push(el.textContent);
         seen();
-        new MutationObserver(seen).observe(el, {childList: true, characterData: true, subtree: true});
+        const options = {childList: true, characterData: true, subtree: true};
+        new MutationObserver(seen).observe(el, options);
     }"""
     )
     assert page.locator("#progress-text").get_attribute("aria-live") == "polite"
-    page.locator("#progress-text").get_by_text(re.compile(r"^completed: 3 of 3 trials")).wait_for(timeout=RUN_TIMEOUT_MS)
+    page.locator("#progress-text").get_by_text(re.compile(r"^completed: 3 of 3 trials")).wait_for(
+        timeout=RUN_TIMEOUT_MS
+    )
     assert page.evaluate("window.__sameDocument") is True
     progress = page.evaluate("window.__progress")
     assert any(re.match(r"^(pending|running): [0-2] of", p) for p in progress), progress
@@ -125,7 +136,9 @@ def test_sign_in_submit_and_watch_live(page: Any, stack: Stack, dataset_file: Pa
 def test_pareto_run_shows_its_front(page: Any, stack: Stack, pareto_job: str) -> None:
     sign_in(page)
     page.goto(f"{stack.url}/#/jobs/{pareto_job}")
-    page.locator("#progress-text").get_by_text(re.compile(r"^completed")).wait_for(timeout=RUN_TIMEOUT_MS)
+    page.locator("#progress-text").get_by_text(re.compile(r"^completed")).wait_for(
+        timeout=RUN_TIMEOUT_MS
+    )
     front = page.locator("#pareto svg.chart")
     front.wait_for()
     points = front.locator("circle.pareto-point").count()
@@ -148,7 +161,9 @@ def test_jobs_models_narrow_window_and_keyboard(page: Any, stack: Stack, pareto_
     sign_in(page)
     # Jobs table with live statuses, linking to the job page.
     page.get_by_role("link", name=f"Job {pareto_job}").wait_for()
-    row = page.locator("table.jobs tbody tr").filter(has=page.get_by_role("link", name=f"Job {pareto_job}"))
+    row = page.locator("table.jobs tbody tr").filter(
+        has=page.get_by_role("link", name=f"Job {pareto_job}")
+    )
     row.locator(".badge").filter(has_text=re.compile("pending|running|completed")).wait_for()
     # Models registered by completed runs.
     page.get_by_role("link", name="Models").click()
@@ -162,7 +177,8 @@ def test_jobs_models_narrow_window_and_keyboard(page: Any, stack: Stack, pareto_
     page.locator("#run-form").wait_for()
     unlabelled = page.evaluate(
         """() => [...document.querySelectorAll('input, select, textarea')]
-            .filter(el => !el.labels?.length && !el.getAttribute('aria-label') && !el.getAttribute('aria-labelledby'))
+            .filter(el => !el.labels?.length && !el.getAttribute('aria-label'))
+            .filter(el => !el.getAttribute('aria-labelledby'))
             .map(el => el.id || el.name)"""
     )
     assert unlabelled == []

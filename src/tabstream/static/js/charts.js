@@ -5,13 +5,17 @@ import { fmtNum } from "./dom.js";
 const NS = "http://www.w3.org/2000/svg";
 const W = 480;
 const H = 240;
-const PAD = { left: 56, right: 16, top: 14, bottom: 42 };
+const PAD = { left: 78, right: 16, top: 14, bottom: 46 };
 
 // Metric directions (mirror of tabstream.pipeline.metrics: greater_is_better).
 const HIGHER_IS_BETTER = new Set(["auc", "accuracy", "neg_class_error", "f1", "r2"]);
 
 export function better(metric) {
   return HIGHER_IS_BETTER.has(metric) ? "higher is better" : "lower is better";
+}
+
+function axisName(metric) {
+  return `${metric} ${HIGHER_IS_BETTER.has(metric) ? "↑" : "↓"}`;
 }
 
 function s(tag, attrs = {}, ...children) {
@@ -31,6 +35,13 @@ function domain(values) {
   }
   const pad = (hi - lo) * 0.08;
   return [lo - pad, hi + pad];
+}
+
+/** A tick label with just enough decimals to tell ticks ``span`` apart. */
+function tick(v, span) {
+  if (Number.isInteger(v) && Math.abs(v) < 1e6) return String(v);
+  const decimals = Math.min(6, Math.max(0, Math.ceil(-Math.log10(span / 4))));
+  return v.toFixed(decimals);
 }
 
 function scale([d0, d1], [r0, r1]) {
@@ -60,11 +71,11 @@ function frame(title, desc, xLabel, yLabel, xDom, yDom, x, y, xTicks) {
   for (const v of yVals) {
     axes.append(
       s("line", { class: "grid", x1: x0, x2: x1, y1: y(v), y2: y(v) }),
-      s("text", { x: x0 - 6, y: y(v) + 4, "text-anchor": "end" }, fmtNum(v, 3)),
+      s("text", { x: x0 - 6, y: y(v) + 4, "text-anchor": "end" }, tick(v, yDom[1] - yDom[0])),
     );
   }
   for (const v of xTicks) {
-    axes.append(s("text", { x: x(v), y: y0 + 16, "text-anchor": "middle" }, fmtNum(v, 3)));
+    axes.append(s("text", { x: x(v), y: y0 + 18, "text-anchor": "middle" }, tick(v, xDom[1] - xDom[0])));
   }
   axes.append(
     s("text", { class: "axis-label", x: (x0 + x1) / 2, y: H - 6, "text-anchor": "middle" }, xLabel),
@@ -103,7 +114,7 @@ export function historyChart(trials, label) {
     ? `${ok.length} completed trial(s), ${failed.length} failed; best score ${fmtNum(best)}.`
     : `No completed trials yet (${failed.length} failed).`;
   const ticks = [...new Set([trialNums[0], trialNums[trialNums.length - 1]].filter((v) => v !== undefined))];
-  const svg = frame(`Optimisation history: ${label}`, desc, "trial", "score (higher is better)", xDom, yDom, x, y, ticks);
+  const svg = frame(`Optimisation history: ${label}`, desc, "trial", "score ↑", xDom, yDom, x, y, ticks);
   if (bestPts.length) {
     const last = bestPts[bestPts.length - 1];
     let d = `M${bestPts[0][0]},${bestPts[0][1]}`;
@@ -145,7 +156,7 @@ export function paretoChart(front, others, xMetric, yMetric) {
   const y = scale(yDom, [H - PAD.bottom, PAD.top]);
   const desc = `${f.length} non-dominated point(s) of ${all.length}; x: ${xMetric} (${better(xMetric)}), y: ${yMetric} (${better(yMetric)}).`;
   const svg = frame(`Pareto front: ${xMetric} vs ${yMetric}`, desc,
-    `${xMetric} (${better(xMetric)})`, `${yMetric} (${better(yMetric)})`,
+    axisName(xMetric), axisName(yMetric),
     xDom, yDom, x, y, [xDom[0] + (xDom[1] - xDom[0]) * 0.08, xDom[1] - (xDom[1] - xDom[0]) * 0.08]);
   const label = (p) => `${p.family}${p.weights ? ` w=[${p.weights.map((w) => fmtNum(w, 2)).join(", ")}]` : ""}: ${xMetric} ${fmtNum(p.metrics[xMetric])}, ${yMetric} ${fmtNum(p.metrics[yMetric])}`;
   const g = s("g", { class: "points" });

@@ -64,9 +64,10 @@ export function timeEl(value) {
 
 export function fmtDuration(seconds) {
   if (seconds === null || seconds === undefined) return "—";
-  if (seconds < 60) return `${seconds.toFixed(1)} s`;
+  // Non-breaking spaces: a duration never wraps inside a table cell.
+  if (seconds < 60) return `${seconds.toFixed(1)}\u00a0s`;
   const m = Math.floor(seconds / 60);
-  return `${m} min ${Math.round(seconds - m * 60)} s`;
+  return `${m}\u00a0min ${Math.round(seconds - m * 60)}\u00a0s`;
 }
 
 export function shortId(id) {
