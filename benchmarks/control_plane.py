@@ -4,6 +4,9 @@ Starts ``tabstream api`` on real Kafka as a subprocess (projection inside), regi
 dataset, then a separate load process (httpx async over loopback) submits runs for a bounded
 time with bounded concurrency. The baseline is a hidden echo route on the same server
 (``/v1/_bench/echo``, mounted only with TABSTREAM_BENCH_ECHO=1): auth + JSON parse, no publish.
+With two or more CPUs the server is pinned to CPU 0 and the load generator to CPU 1, and both
+processes' CPU time is measured: server CPU ms per request is the cost the server pays, whatever
+the load on the machine.
 Writes benchmarks/results/control_plane.json and .md.
 """
 
@@ -25,6 +28,8 @@ from typing import Any
 
 import httpx
 
+from benchmarks._asgi_load import asgi_costs
+
 RESULTS = Path(__file__).resolve().parent / "results"
 TOKEN = "bench-token-0123456789abcdef"
 
@@ -33,6 +38,17 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _pin(pid: int, cpu: int) -> None:
+    if (os.cpu_count() or 1) >= 2 and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(pid, {cpu})
 
 
 def _start_server(bus: str, port: int, data_dir: str) -> subprocess.Popen[bytes]:
@@ -72,29 +88,39 @@ async def _wait_ready(base: str, timeout_s: float = 60) -> None:
 
 
 async def _load(
-    base: str, path: str, body: Any, seconds: float, concurrency: int
+    base: str, path: str, body: Any, seconds: float, concurrency: int, server_pid: int
 ) -> dict[str, Any]:
     latencies: list[float] = []
     errors: dict[str, int] = {}
-    headers = {"Authorization": f"Bearer {TOKEN}"}
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    content = json.dumps(body).encode()
     stop = time.monotonic() + seconds
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
 
     async def worker(client: httpx.AsyncClient) -> None:
+        # one prebuilt request per worker, re-sent: httpx spends ~1 ms building each request
+        request = client.build_request("POST", path, content=content, headers=headers)
         while time.monotonic() < stop:
             t0 = time.perf_counter()
-            r = await client.post(path, json=body, headers=headers)
+            r = await client.send(request)
             if r.status_code == 202:
                 latencies.append(time.perf_counter() - t0)
             else:
                 errors[str(r.status_code)] = errors.get(str(r.status_code), 0) + 1
 
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
-        t0 = time.monotonic()
+        await asyncio.gather(*[client.get("/healthz") for _ in range(concurrency)])  # warm pool
+        t0, cpu0, server0 = time.monotonic(), time.process_time(), _cpu_s(server_pid)
         await asyncio.gather(*[worker(client) for _ in range(concurrency)])
         elapsed = time.monotonic() - t0
+        client_cpu, server_cpu = time.process_time() - cpu0, _cpu_s(server_pid) - server0
     ms = sorted(x * 1000 for x in latencies)
+    done = max(1, len(ms) + sum(errors.values()))
     return {
+        "server_cpu_ms_per_request": 1000 * server_cpu / done,
+        "client_cpu_ms_per_request": 1000 * client_cpu / done,
+        "server_cpu_util": server_cpu / elapsed,
+        "client_cpu_util": client_cpu / elapsed,
         "accepted": len(ms),
         "per_s": len(ms) / elapsed,
         "p50_ms": statistics.median(ms) if ms else None,
@@ -109,6 +135,8 @@ async def _bench(bus: str, seconds: float, concurrency: int) -> dict[str, Any]:
     base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory() as data_dir:
         server = _start_server(bus, port, data_dir)
+        _pin(server.pid, 0)
+        _pin(0, 1)
         try:
             await _wait_ready(base)
             headers = {"Authorization": f"Bearer {TOKEN}"}
@@ -123,8 +151,9 @@ async def _bench(bus: str, seconds: float, concurrency: int) -> dict[str, Any]:
                 "task": {"label_column": "y", "task_kind": "regression"},
                 "model_types": ["xgboost"],
             }
-            echo = await _load(base, "/v1/_bench/echo", body, seconds, concurrency)
-            runs = await _load(base, "/v1/trainer/run", body, seconds, concurrency)
+            await _load(base, "/v1/trainer/run", body, 1.0, concurrency, server.pid)  # warm-up
+            echo = await _load(base, "/v1/_bench/echo", body, seconds, concurrency, server.pid)
+            runs = await _load(base, "/v1/trainer/run", body, seconds, concurrency, server.pid)
         finally:
             server.terminate()
             server.wait(30)
@@ -135,11 +164,17 @@ async def _bench(bus: str, seconds: float, concurrency: int) -> dict[str, Any]:
         "echo": echo,
         "ratio_to_echo": runs["per_s"] / echo["per_s"] if echo["per_s"] else None,
         "cpus": os.cpu_count(),
+        "pinned": (os.cpu_count() or 1) >= 2,
+        "load_avg_at_end": os.getloadavg(),
     }
 
 
 def _row(name: str, m: dict[str, Any]) -> str:
-    return f"| {name} | {m['per_s']:.0f} | {m['p50_ms']:.1f} | {m['p99_ms']:.1f} | {m['errors']} |"
+    return (
+        f"| {name} | {m['per_s']:.0f} | {m['p50_ms']:.1f} | {m['p99_ms']:.1f} | "
+        f"{m['server_cpu_ms_per_request']:.2f} | {m['server_cpu_util']:.0%} | "
+        f"{m['client_cpu_ms_per_request']:.2f} | {m['errors']} |"
+    )
 
 
 def _markdown(result: dict[str, Any]) -> str:
@@ -149,18 +184,50 @@ def _markdown(result: dict[str, Any]) -> str:
             "# Control plane: POST /v1/trainer/run",
             "",
             f"Bus `{result['bus']}`, {result['concurrency']} concurrent clients, "
-            f"{result['cpus']} CPUs, load generator and server on the same machine.",
+            f"{result['cpus']} CPUs, load generator and server on the same machine"
+            + (" (server pinned to CPU 0, load to CPU 1)" if result["pinned"] else "")
+            + f"; load average at the end {result['load_avg_at_end'][0]:.1f}.",
             "",
-            "| route | accepted/s | p50 ms | p99 ms | errors |",
-            "|---|---|---|---|---|",
+            "| route | accepted/s | p50 ms | p99 ms | server CPU ms/req | server CPU | "
+            "client CPU ms/req | errors |",
+            "|---|---|---|---|---|---|---|---|",
             _row("/v1/trainer/run", runs),
             _row("echo baseline", echo),
             "",
             f"Ratio to the echo route: **{result['ratio_to_echo']:.2f}** "
             "(targets: ≥ 1,000 runs/s, p99 ≤ 50 ms, ratio ≥ 0.5).",
             "",
+            *_in_process(result["in_process"]),
         ]
     )
+
+
+def _in_process(m: dict[str, Any]) -> list[str]:
+    rows = [
+        f"| {name} | {m[key]['cpu_ms_per_request']:.2f} | {m[key]['per_cpu_second']:.0f} | "
+        f"{m[key]['wall_per_s']:.0f} | {m[key]['ok']}/{m[key]['requests']} |"
+        for name, key in (("/v1/trainer/run", "runs"), ("echo baseline", "echo"))
+    ]
+    return [
+        "## The app's own cost (ASGI called in-process, no HTTP client or server)",
+        "",
+        f"{m['inflight']} requests in flight; the projection runs in the same process, "
+        "so its fold of each RunRequested is included.",
+        "",
+        "| route | CPU ms/req | req per CPU-second | wall req/s | accepted |",
+        "|---|---|---|---|---|",
+        *rows,
+        "",
+    ]
+
+
+def _run(coro: Any) -> Any:
+    """Run on uvloop when installed (less client CPU per request), else asyncio."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -172,7 +239,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=32)
     args = parser.parse_args(argv)
-    result = asyncio.run(_bench(args.bus, args.seconds, args.concurrency))
+    result = _run(_bench(args.bus, args.seconds, args.concurrency))
+    result["in_process"] = _run(asgi_costs(args.bus))
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "control_plane.json").write_text(json.dumps(result, indent=2) + "\n")
     (RESULTS / "control_plane.md").write_text(_markdown(result))

@@ -46,14 +46,23 @@ TOPIC_PREFIX_ENV = "TABSTREAM_TOPIC_PREFIX"
 CONNECT_WAIT_S = 30.0
 CONNECT_RETRY_S = 2.0
 SHUTDOWN_S = 10.0
+API_LINGER_MS = 1
 
 
-def build_event_log(settings: CommonSettings, *, client_id: str = "tabstream") -> EventLog:
-    """``embedded`` -> SQLite file in the data dir; ``kafka://...`` -> aiokafka."""
+def build_event_log(
+    settings: CommonSettings, *, client_id: str = "tabstream", linger_ms: int | None = None
+) -> EventLog:
+    """``embedded`` -> SQLite file in the data dir; ``kafka://...`` -> aiokafka.
+
+    ``linger_ms`` overrides the Kafka producer's batching delay (the API uses a short one:
+    each submission waits for its own ack).
+    """
     config = settings.bus_config
     if config.kind == "embedded":
         return EmbeddedEventLog(settings.embedded_log_path)
-    return KafkaEventLog(config.bootstrap, client_id=client_id)
+    if linger_ms is None:
+        return KafkaEventLog(config.bootstrap, client_id=client_id)
+    return KafkaEventLog(config.bootstrap, client_id=client_id, linger_ms=linger_ms)
 
 
 def build_artifacts(settings: CommonSettings) -> ArtifactStore:
@@ -156,7 +165,7 @@ def build_api(
 ) -> FastAPI:
     """The API app with its log, artifacts, projection (run in-process) and auth wired in."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    log = log or build_event_log(settings, client_id="tabstream-api")
+    log = log or build_event_log(settings, client_id="tabstream-api", linger_ms=API_LINGER_MS)
     prefix = topic_prefix or os.environ.get(TOPIC_PREFIX_ENV) or "tabstream"
     pools = parse_pools(settings.pools)
     secret = server_secret(settings)

@@ -27,8 +27,8 @@ from tabstream.bootstrap import build_api
 from tests.api.conftest import AUTH_A, CSV, run_body
 from tests.api.conftest import settings as api_settings
 
-EXAMPLES = 30
-BUDGET_S = 60.0
+EXAMPLES = 20
+RUNAWAY_S = 180.0  # ~10 s on an idle 2-core box; a guard, not a benchmark
 
 
 @pytest.fixture(scope="module")
@@ -99,4 +99,4 @@ def test_no_operation_answers_5xx(fuzzed: tuple[FastAPI, dict[str, str]]) -> Non
         seen += 1
     assert seen >= 15
     assert not failures, "\n\n".join(failures[:10])
-    assert time.monotonic() - started < BUDGET_S
+    assert time.monotonic() - started < RUNAWAY_S

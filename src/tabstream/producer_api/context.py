@@ -11,9 +11,11 @@ from tabstream.adapters.artifacts.port import ArtifactStore
 from tabstream.adapters.bus.port import BusUnavailable, EventLog, OutgoingRecord, Position
 from tabstream.adapters.secrets import HeaderCipher
 from tabstream.producer_api.auth import Authenticator
-from tabstream.producer_api.readmodel import JobReadModel
+from tabstream.producer_api.readmodel import JobReadModel, Row
 from tabstream.producer_api.topics import ApiTopics
 from tabstream.schemas import Envelope, EventPayload, Producer, encode, headers
+
+DATASET_CACHE_SIZE = 1024
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,22 @@ class ApiContext:
     recent_submissions: OrderedDict[tuple[str, str], tuple[str, str]] = field(
         default_factory=OrderedDict
     )
+    dataset_cache: OrderedDict[tuple[str, str], Row] = field(default_factory=OrderedDict)
+
+    def dataset(self, tenant: str, dataset_id: str) -> Row | None:
+        """The tenant's dataset; registered datasets never change, so hits are cached (LRU)."""
+        key = (tenant, dataset_id)
+        row = self.dataset_cache.get(key)
+        if row is None:
+            row = self.read_model.get_dataset(tenant, dataset_id)
+            if row is None:
+                return None
+            self.dataset_cache[key] = row
+            if len(self.dataset_cache) > DATASET_CACHE_SIZE:
+                self.dataset_cache.popitem(last=False)
+        else:
+            self.dataset_cache.move_to_end(key)
+        return row
 
     async def publish(
         self, topic: str, payload: EventPayload, tenant: str, key: str | None = None

@@ -29,7 +29,7 @@ async def trainer_run(
     body: TrainerRunRequest, ctx: Ctx, tenant: Tenant, idempotency_key: IdempotencyKey = None
 ) -> TrainerRunResponse:
     """Configure a Trainer and run HPO across a model matrix (asynchronously: 202 + job_id)."""
-    dataset = ctx.read_model.get_dataset(tenant, str(body.dataset_id))
+    dataset = ctx.dataset(tenant, str(body.dataset_id))
     if dataset is None:
         raise HTTPException(404, f"dataset {body.dataset_id} not found")
     errors = check_against_dataset(body, dataset)
