@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-MODULES = ("bus", "projection", "control_plane", "forecast", "scheduling")
+MODULES = ("bus", "projection", "control_plane", "forecast", "scheduling", "distill", "predict")
 
 
 def main(argv: list[str] | None = None) -> int:
