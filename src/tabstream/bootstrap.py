@@ -27,10 +27,12 @@ from tabstream.adapters.secrets import HeaderCipher, derive_key
 from tabstream.adapters.teacher import teacher_from_settings
 from tabstream.consumer import Worker, WorkerConfig
 from tabstream.logs import get_logger
+from tabstream.metrics import ApiMetrics, serve_metrics
 from tabstream.pipeline.bundle import load_bundle
 from tabstream.pipeline.predict import InProcessTeacher, Teacher, registered_sha256
 from tabstream.producer_api import ApiContext, ApiLimits, ApiTopics, Page, create_app
 from tabstream.producer_api.auth import Authenticator, parse_static_tokens
+from tabstream.producer_api.observability import install_metrics
 from tabstream.producer_api.readmodel import Row
 from tabstream.producer_api.tokens import RefreshTokenStore
 from tabstream.projection.service import ProjectionService
@@ -170,7 +172,11 @@ def build_api(
     pools = parse_pools(settings.pools)
     secret = server_secret(settings)
     store = ProjectionStore(settings.data_dir / f"projection-{prefix}.sqlite")
-    service = ProjectionService(log, store, Topics(prefix), pools, create_topics=False)
+    metrics = ApiMetrics()
+    service = ProjectionService(
+        log, store, Topics(prefix), pools, create_topics=False, observers=[metrics.observe_event]
+    )
+    metrics.sources(store.status_counts, service.lag)
     refresh = RefreshTokenStore(settings.data_dir / "auth.sqlite")
     topics = ApiTopics(prefix, pools)
     ctx = ApiContext(
@@ -217,7 +223,30 @@ def build_api(
             store.close()
             refresh.close()
 
-    return create_app(ctx, lifespan)
+    app = create_app(ctx, lifespan)
+    app.state.metrics = metrics
+    install_metrics(app, metrics.render, metrics.run_outcome, settings.metrics_port is None)
+    if settings.metrics_port is not None:
+        _serve_metrics_port(app, metrics, settings.metrics_host, settings.metrics_port)
+    return app
+
+
+def _serve_metrics_port(app: FastAPI, metrics: ApiMetrics, host: str, port: int) -> None:
+    """Serve /metrics on its own port (TABSTREAM_METRICS_PORT) for the app's lifetime."""
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(a: FastAPI) -> AsyncIterator[None]:
+        async with inner(a):
+            task = asyncio.create_task(serve_metrics(metrics.render, host, port))
+            try:
+                yield
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    app.router.lifespan_context = lifespan
 
 
 async def _retrying(connect: Callable[[], Awaitable[None]], tried: asyncio.Event) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from typing import Any
 
 import typer
@@ -113,6 +114,9 @@ def worker(
     prefix: str = typer.Option("tabstream", envvar="TABSTREAM_TOPIC_PREFIX", help="topics"),
     session_timeout_ms: int = typer.Option(10_000, envvar="TABSTREAM_SESSION_TIMEOUT_MS"),
     max_poll_interval_ms: int = typer.Option(300_000, envvar="TABSTREAM_MAX_POLL_INTERVAL_MS"),
+    metrics_port: int | None = typer.Option(
+        None, envvar="TABSTREAM_METRICS_PORT", help="serve Prometheus /metrics on this port"
+    ),
 ) -> None:
     """Join the pool's consumer group and run jobs (one per slot) in child processes."""
     import asyncio
@@ -125,6 +129,14 @@ def worker(
     overrides.update({k: v for k, v in {"bus": bus, "data_dir": data_dir}.items() if v})
     settings = WorkerSettings(**overrides)
     configure_logging(settings.log_format, settings.log_level)
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        from tabstream.metrics import worker_registry
+
+        name = instance_id or settings.instance_id or f"{pool}-{os.getpid()}"
+        registry = worker_registry(name, settings.gpu)
+        start_http_server(metrics_port, addr=settings.metrics_host, registry=registry)
 
     async def serve() -> None:
         built = build_worker(

@@ -29,6 +29,16 @@ SECRET_KEYS = frozenset(
 _configured = False
 
 
+class _CurrentStderr:
+    """Writes to whatever ``sys.stderr`` is now (it may be swapped after configuration)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def redact_secrets(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """structlog processor: replace values of secret-bearing keys with '***'."""
     for key in SECRET_KEYS.intersection(event):
@@ -58,7 +68,7 @@ def configure_logging(
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )
     logging.basicConfig(
@@ -70,5 +80,9 @@ def configure_logging(
 
 
 def get_logger(name: str | None = None, **context: Any) -> Any:
-    """A structlog logger, optionally bound to ``context``."""
-    return structlog.get_logger(name).bind(**context)
+    """A structlog logger, optionally bound to ``context``.
+
+    Without context the lazy proxy is returned unbound, so a module-level logger created at
+    import time still picks up the configuration made later by ``configure_logging``."""
+    logger = structlog.get_logger(name)
+    return logger.bind(**context) if context else logger

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+import structlog
+
 from tabstream.adapters.bus.port import Record, TopicPartition
 from tabstream.consumer.commands import PoisonCommand, dead_letter, parse_command
 from tabstream.consumer.emitter import commit_with, envelope_record
@@ -43,6 +45,11 @@ class Slot:
             await consumer.stop()
 
     async def _handle(self, record: Record) -> None:
+        where = {"topic": record.topic, "partition": record.partition, "offset": record.offset}
+        with structlog.contextvars.bound_contextvars(**where):
+            await self._handle_bound(record)
+
+    async def _handle_bound(self, record: Record) -> None:
         consumer = self.ctx.consumer
         consumer.pause(*consumer.assignment())
         keepalive = asyncio.create_task(self._keep_polling(record))

@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from tabstream.adapters.bus.port import EventLog, Record, TopicPartition
 from tabstream.logs import get_logger
 from tabstream.projection.replay import decode_record, to_item
 from tabstream.projection.store import Item, ProjectionStore
 from tabstream.projection.topics import Topics
+from tabstream.schemas.events import Envelope
 
 _log = get_logger(__name__)
 _RETRY_S = 1.0
@@ -34,6 +35,7 @@ class ProjectionService:
         *,
         batch_size: int = 2000,
         create_topics: bool = True,
+        observers: Sequence[Callable[[Envelope], None]] = (),
     ) -> None:
         self.log, self.store = log, store
         self.topics = topics or Topics()
@@ -46,6 +48,7 @@ class ProjectionService:
         self._tasks: list[asyncio.Task[None]] = []
         self.undecodable = 0
         self.applied = 0
+        self._observers = list(observers)
 
     async def start(self) -> None:
         """Create missing topics, then start following from the store's offsets."""
@@ -134,7 +137,8 @@ class ProjectionService:
             while len(records) < self._batch_size and not self._queue.empty():
                 records.append(self._queue.get_nowait())
             try:
-                result = self.store.apply_batch(self._item(r) for r in records)
+                items = [self._item(r) for r in records]
+                result = self.store.apply_batch(items)
             except Exception:
                 _log.exception("projection batch failed; resuming from stored offsets")
                 await self._resync()
@@ -142,6 +146,17 @@ class ProjectionService:
             self.applied += result.applied
             self._applied.set()
             self._applied = asyncio.Event()
+            self._notify(items)
+
+    def _notify(self, items: list[Item]) -> None:
+        """Pass each folded envelope to the observers (metrics); their errors are logged."""
+        for observe in self._observers:
+            try:
+                for _, _, _, env in items:
+                    if env is not None:
+                        observe(env)
+            except Exception:
+                _log.exception("projection observer failed")
 
     async def _resync(self) -> None:
         readers = [t for t in self._tasks if t is not asyncio.current_task()]
