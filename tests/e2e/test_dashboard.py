@@ -11,7 +11,6 @@ import json
 import os
 import re
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +57,6 @@ def pareto_job(stack: Stack, dataset_file: Path) -> str:
 def test_sign_in_submit_and_watch_live(
     page: Any, stack: Stack, dataset_file: Path, pareto_job: str
 ) -> None:
-    started = time.monotonic()
     # A wrong token is refused with a message; the right one opens the dashboard.
     page.get_by_label("API token").fill("not-a-valid-token-at-all")
     page.get_by_role("button", name="Sign in").click()
@@ -130,7 +128,6 @@ def test_sign_in_submit_and_watch_live(
     job = stack.api.get(f"/v1/jobs/{job_id}").json()
     assert job["status"] == "completed"
     assert job["request"]["n_trials"] == 3 and job["request"]["n_splits"] == 2
-    assert time.monotonic() - started < 60
 
 
 def test_pareto_run_shows_its_front(page: Any, stack: Stack, pareto_job: str) -> None:
