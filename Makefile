@@ -49,6 +49,7 @@ test-fast: venv
 	$(PY) -m pytest -m "not kafka and not slow and not browser" $(PYTEST_ARGS)
 
 bench: venv kafka-install
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	scripts/with-kafka.sh $(PY) -m benchmarks
 
 lint: venv

@@ -5,7 +5,17 @@ from __future__ import annotations
 import importlib
 import sys
 
-MODULES = ("bus", "projection", "control_plane", "forecast", "scheduling", "distill", "predict")
+MODULES = (
+    "bus",
+    "projection",
+    "control_plane",
+    "forecast",
+    "scheduling",
+    "distill",
+    "predict",
+    "quality",
+    "overhead",
+)
 
 
 def main(argv: list[str] | None = None) -> int:

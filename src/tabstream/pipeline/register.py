@@ -125,10 +125,10 @@ def register_ensemble(
     for i in sel.members:
         t, weight = trials[i], float(sel.weights[i])
         family = family_of[t.row]
-        folds = [
-            FoldModel(pre.state(), m.to_files())
-            for pre, m in fit_folds(ctx, get_family(family), t.params)
-        ]
+        fitted = ctx.fold_models.get((t.row, t.number))
+        if fitted is None:
+            fitted = fit_folds(ctx, get_family(family), t.params)
+        folds = [FoldModel(pre.state(), m.to_files()) for pre, m in fitted]
         members.append(Member(family, folds, weight, t.row, t.number))
         info.append(EnsembleMember(row=t.row, family=family, trial=t.number, weight=weight))
     oof = sum(float(sel.weights[i]) * trials[i].oof for i in sel.members)

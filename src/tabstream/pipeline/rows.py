@@ -50,6 +50,17 @@ class SearchContext:
     emit: Emit
     storage: optuna.storages.BaseStorage
     should_stop: Callable[[], bool] = lambda: False
+    # Time budget (``run(time_budget_s=...)``), as ``time.monotonic()`` instants: no new trial
+    # of the current row starts after ``row_deadline``; a trial still running then stops between
+    # folds once the row has a complete trial, else at ``search_deadline`` (end of the search).
+    row_deadline: float | None = None
+    search_deadline: float | None = None
+    # Fold models of the best ``keep_fold_models`` trials per row (``(row, trial)`` -> fold
+    # models), kept so that an ensemble need not refit them (0: keep none).
+    keep_fold_models: int = 0
+    fold_models: dict[tuple[int, int], list[tuple[Preprocessor, FittedModel]]] = field(
+        default_factory=dict
+    )
     _folds: dict[tuple[str, int], tuple[Preprocessor, FeatureMatrix, FeatureMatrix]] = field(
         default_factory=dict
     )

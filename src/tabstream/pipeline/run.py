@@ -6,6 +6,13 @@ refits and registers every row's best; ``ensemble=true`` registers one Caruana e
 Pareto front members as single models); see ``register`` for the details.
 This function emits TrialCompleted, RowCompleted and ModelRegistered; the worker emits
 JobStarted/JobCompleted (``job_completed_event``).
+
+Time budget (``time_budget_s``): the wall-clock seconds the whole run may take, counted from the
+call. The search gets ``1 - FINISH_RESERVE`` of it, shared between the rows in order (each row
+gets an equal share of what is left, so time a row does not use passes on); a row stops starting
+trials when the next would not fit its share, and a trial running past it stops between folds
+(see ``search``). The finish (refit or ensemble) then runs normally in the reserve; ``n_trials``
+stays an upper bound. ``None`` (the default) means no time limit: results are unchanged.
 """
 
 from __future__ import annotations
@@ -40,6 +47,11 @@ from tabstream.schemas.results import (
     ParetoPoint,
 )
 from tabstream.schemas.run import TrainerRunRequest
+
+FINISH_RESERVE = 0.15
+"""Share of ``time_budget_s`` kept for the finish step (refit / ensemble, registration)."""
+KEEP_FOLD_MODELS = 10
+"""Fold models kept in memory per row for an ensemble (its best trials), to skip refits."""
 
 __all__ = [
     "Cancelled",
@@ -107,16 +119,26 @@ def run(
     *,
     job_id: UUID,
     should_stop: Callable[[], bool] = lambda: False,
+    time_budget_s: float | None = None,
     teacher: Teacher | None = None,
 ) -> RunResult:
-    """Train the request's model matrix on the dataset; raises PipelineInputError, Cancelled."""
+    """Train the request's model matrix on the dataset; raises PipelineInputError, Cancelled.
+
+    ``time_budget_s``: wall-clock budget for the whole run (see the module docstring).
+    """
     start = time.monotonic()
+    if time_budget_s is not None and not time_budget_s > 0:
+        raise PipelineInputError(f"time_budget_s must be positive, got {time_budget_s}")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    job, model_types, chosen = _setup(request, dataset, artifacts, emit, device, job_id)
+    job, model_types, chosen = _setup(
+        request, dataset, artifacts, emit, device, job_id, time_budget_s
+    )
     aug = _distil(job, teacher) if teacher is not None else None
     job.ctx.should_stop = should_stop
+    if request.ensemble:
+        job.ctx.keep_fold_models = KEEP_FOLD_MODELS
     rows = _rows(model_types, job.ctx.metrics, request.grid_size)
-    results = [run_row(job.ctx, row) for row in rows]
+    results = _search(job, rows, start, time_budget_s)
     if aug is not None:
         _add_fidelity(job, results, aug)
     board, front, ens, best_id = _finish(job, results)
@@ -142,6 +164,7 @@ def _setup(
     emit: Emit,
     device: str,
     job_id: UUID,
+    time_budget_s: float | None = None,
 ) -> tuple[Job, list[str], bool]:
     try:
         table = artifacts.read_parquet(dataset.key)
@@ -162,7 +185,7 @@ def _setup(
     if prepared.dropped_label_nulls:
         notes.append(f"dropped {prepared.dropped_label_nulls} rows with a missing label")
     model_types, chosen = _model_types(
-        request, prepared.n_rows, prepared.features.num_columns, device
+        request, prepared.n_rows, prepared.features.num_columns, device, time_budget_s
     )
     if chosen:
         notes.append(f"default model types chosen: {model_types}")
@@ -183,6 +206,27 @@ def _setup(
     )
     features = [(f.name, str(f.type)) for f in prepared.features.schema]
     return Job(request, ctx, features, notes, prepared.recipe), model_types, chosen
+
+
+def _search(job: Job, rows: list[Row], start: float, budget: float | None) -> list[RowResult]:
+    """Run the rows in order; under a budget, each gets an equal share of the time left."""
+    ctx = job.ctx
+    if budget is None:
+        return [run_row(ctx, row) for row in rows]
+    end = start + budget * (1.0 - FINISH_RESERVE)
+    ctx.search_deadline = end
+    results = []
+    for i, row in enumerate(rows):
+        now = time.monotonic()
+        ctx.row_deadline = now + max(0.0, end - now) / (len(rows) - i)
+        results.append(run_row(ctx, row))
+    ctx.row_deadline = ctx.search_deadline = None
+    n_done = sum(len(r.trials) + r.n_failed for r in results)
+    job.notes.append(
+        f"time budget {budget:g} s: search stopped after {time.monotonic() - start:.1f} s "
+        f"with {n_done} trials"
+    )
+    return results
 
 
 def _distil(job: Job, teacher: Teacher) -> Augmented:
@@ -213,12 +257,16 @@ def _add_fidelity(job: Job, results: list[RowResult], aug: Augmented) -> None:
 
 
 def _model_types(
-    request: TrainerRunRequest, n_rows: int, n_cols: int, device: str
+    request: TrainerRunRequest,
+    n_rows: int,
+    n_cols: int,
+    device: str,
+    time_budget_s: float | None = None,
 ) -> tuple[list[str], bool]:
     if request.model_types:
         return list(request.model_types), False
     tabicl = get_family("tabicl").available() is None
-    return default_model_types(n_rows, n_cols, device, tabicl), True
+    return default_model_types(n_rows, n_cols, device, tabicl, time_budget_s), True
 
 
 def _rows(model_types: Sequence[str], metrics: Sequence[Metric], grid: float | None) -> list[Row]:

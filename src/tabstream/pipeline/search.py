@@ -13,6 +13,15 @@ Choices:
   redone. Trial 0 runs the family's default params (enqueued).
 - ``score`` is the mean over folds of the first metric; the objective is its loss, or in a
   Pareto row the scalarised normalised loss (see ``pareto``).
+- Time budget (``ctx.row_deadline`` / ``ctx.search_deadline``, set by ``run(time_budget_s=)``):
+  a row starts a new trial only when the median duration of its trials so far still fits before
+  the row deadline (its first trial always starts while the search has time left). A trial still
+  running past the row deadline stops between folds once the row has a complete trial (past the
+  search deadline in any case); it is told to optuna as PRUNED, so a resumed attempt redoes it,
+  and emits no TrialCompleted. Without a budget nothing changes.
+- With ``ctx.keep_fold_models`` > 0 (ensembles), the fold models of the row's best that many
+  complete trials stay in memory (``ctx.fold_models``), so the ensemble reuses them instead of
+  refitting (``fit_folds`` gives the same models on CPU; it remains the fallback).
 """
 
 from __future__ import annotations
@@ -30,6 +39,7 @@ from safetensors.numpy import save as st_save
 
 from tabstream.pipeline.families import get_family
 from tabstream.pipeline.pareto import normalise, scalarise
+from tabstream.pipeline.preprocess import Preprocessor
 from tabstream.pipeline.row_events import row_event, trial_event
 from tabstream.pipeline.rows import (
     Cancelled,
@@ -40,10 +50,15 @@ from tabstream.pipeline.rows import (
     fold_metrics,
     primary_loss,
 )
-from tabstream.pipeline.types import Family, ProblemSpec
+from tabstream.pipeline.types import Family, FittedModel, ProblemSpec
 
 DEFAULTS_ATTR = "tabstream_defaults"
 MAX_ERROR = 2000
+FoldModels = list[tuple[Preprocessor, FittedModel]]
+
+
+class OutOfTime(Exception):
+    """The time budget ran out in the middle of a trial."""
 
 
 def _oof_key(ctx: SearchContext, row: int, trial: int) -> str:
@@ -86,12 +101,22 @@ def run_row(ctx: SearchContext, row: Row) -> RowResult:
     _restore(ctx, study, result)
     _ensure_defaults(study, family.default_params(ctx.spec))
     done = sum(t.state in (TrialState.COMPLETE, TrialState.FAIL) for t in study.trials)
+    durations: list[float] = []
     for _ in range(max(0, ctx.n_trials - done)):
         _check(ctx)
-        _run_trial(ctx, study, family, result)
+        if not _may_start(ctx, result, durations):
+            break
+        start = time.monotonic()
+        if not _run_trial(ctx, study, family, result):
+            break
+        durations.append(time.monotonic() - start)
     result.best = _best(ctx, result)
     if result.best is None and result.error is None:
-        result.error = f"all {result.n_failed} trials failed"
+        result.error = (
+            f"all {result.n_failed} trials failed"
+            if result.n_failed or ctx.search_deadline is None
+            else "the time budget ran out before a trial completed"
+        )
     ctx.emit(row_event(ctx, result))
     return result
 
@@ -99,6 +124,26 @@ def run_row(ctx: SearchContext, row: Row) -> RowResult:
 def _check(ctx: SearchContext) -> None:
     if ctx.should_stop():
         raise Cancelled("cancelled")
+
+
+def _may_start(ctx: SearchContext, result: RowResult, durations: list[float]) -> bool:
+    """Whether the time budget lets the row start another trial."""
+    now = time.monotonic()
+    if ctx.search_deadline is not None and now >= ctx.search_deadline:
+        return False
+    if ctx.row_deadline is None or not result.trials:
+        return True
+    expected = float(np.median(durations)) if durations else 0.0
+    return now + expected <= ctx.row_deadline
+
+
+def _check_time(ctx: SearchContext, result: RowResult) -> None:
+    """Raise OutOfTime when a running trial must stop (see the module docstring)."""
+    now = time.monotonic()
+    if ctx.search_deadline is not None and now >= ctx.search_deadline:
+        raise OutOfTime
+    if ctx.row_deadline is not None and result.trials and now >= ctx.row_deadline:
+        raise OutOfTime
 
 
 def _ensure_defaults(study: optuna.Study, defaults: dict[str, Any]) -> None:
@@ -133,22 +178,27 @@ def _params(trial: optuna.Trial, family: Family, spec: ProblemSpec) -> dict[str,
     return params
 
 
-def _run_trial(ctx: SearchContext, study: optuna.Study, family: Family, result: RowResult) -> None:
+def _run_trial(ctx: SearchContext, study: optuna.Study, family: Family, result: RowResult) -> bool:
+    """Run one trial; False when the time budget stopped it (the row then ends)."""
     trial = study.ask()
     clock = {"fit": 0.0, "predict": 0.0}
     params: dict[str, Any] = {}
+    models: FoldModels = []
     try:
         params = _params(trial, family, ctx.spec)
-        oof = _cross_validate(ctx, family, params, clock)
+        oof = _cross_validate(ctx, family, params, clock, result, models)
     except Cancelled:
         raise
+    except OutOfTime:
+        study.tell(trial, state=TrialState.PRUNED)
+        return False
     except Exception as exc:  # any failure (incl. CUDA OOM) fails the trial
         error = "".join(traceback.format_exception_only(exc)).strip()[-MAX_ERROR:]
         trial.set_user_attr("error", error)
         study.tell(trial, state=TrialState.FAIL)
         result.n_failed += 1
         ctx.emit(trial_event(ctx, result.row, trial.number, params, clock, None, error))
-        return
+        return True
     metrics, per_fold = fold_metrics(ctx, oof)
     record = TrialRecord(result.row.index, trial.number, params, metrics, per_fold, oof)
     ctx.artifacts.put_bytes(_oof_key(ctx, result.row.index, trial.number), st_save({"oof": oof}))
@@ -156,23 +206,47 @@ def _run_trial(ctx: SearchContext, study: optuna.Study, family: Family, result: 
         trial.set_user_attr(name, value)
     result.trials.append(record)
     study.tell(trial, _objective(ctx, result, record))
+    _keep_models(ctx, result, record, models)
     ctx.emit(trial_event(ctx, result.row, trial.number, params, clock, record, None))
+    return True
+
+
+def _keep_models(
+    ctx: SearchContext, result: RowResult, record: TrialRecord, models: FoldModels
+) -> None:
+    """Keep the fold models of the row's best ``ctx.keep_fold_models`` trials in memory."""
+    if ctx.keep_fold_models <= 0:
+        return
+    row = result.row.index
+    ctx.fold_models[(row, record.number)] = models
+    kept = [t for t in result.trials if (row, t.number) in ctx.fold_models]
+    if len(kept) > ctx.keep_fold_models:
+        worst = max(reversed(kept), key=lambda t: _objective(ctx, result, t))
+        del ctx.fold_models[(row, worst.number)]
 
 
 def _cross_validate(
-    ctx: SearchContext, family: Family, params: Mapping[str, Any], clock: dict[str, float]
+    ctx: SearchContext,
+    family: Family,
+    params: Mapping[str, Any],
+    clock: dict[str, float],
+    result: RowResult,
+    models: FoldModels,
 ) -> np.ndarray:
     covered = ctx.covered
     oof: np.ndarray | None = None
     for f, (tr, va) in enumerate(ctx.splits):
         _check(ctx)
-        _, train, val = ctx.fold_data(family.preprocessing, f)
+        _check_time(ctx, result)
+        pre, train, val = ctx.fold_data(family.preprocessing, f)
         start = time.perf_counter()
         model = family.fit(
             train, ctx.y[tr], val, ctx.y[va], params, ctx.spec, ctx.device, ctx.random_state + f
         )
         mid = time.perf_counter()
         pred = np.asarray(model.predict_raw(val), dtype=np.float64)
+        if ctx.keep_fold_models > 0:
+            models.append((pre, model))
         clock["fit"] += mid - start
         clock["predict"] += time.perf_counter() - mid
         if oof is None:

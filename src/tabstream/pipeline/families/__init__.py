@@ -7,6 +7,11 @@ Default families by dataset shape (``default_model_types``):
 - large (> 100k rows): xgboost, tabm on CUDA; xgboost alone on CPU (a neural net on that
   many rows is too slow without a GPU);
 - medium (everything else): xgboost, tabm, xrfm.
+
+Under a time budget on CPU (``time_budget_s``), xgboost comes first and another family stays only
+when one default K-fold trial is expected to fit in ``BUDGET_SHARE`` of the budget, by a rough
+per-row cost measured on a 2-core CPU (``CPU_TRIAL_SECONDS_PER_ROW``): tabm (k=32 MLPs of width
+512) needs about 1 s per training row and trial there, so it is left to GPUs or long budgets.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from tabstream.pipeline.types import Device, Family
 SMALL_ROWS = 10_000
 SMALL_COLS = 100
 LARGE_ROWS = 100_000
+BUDGET_SHARE = 0.25
+CPU_TRIAL_SECONDS_PER_ROW = {"xgboost": 0.0, "xrfm": 0.015, "tabicl": 0.05, "tabm": 1.0}
 
 FAMILIES: dict[str, Family] = {
     "xgboost": XGBoostFamily(),
@@ -38,9 +45,26 @@ def get_family(name: str) -> Family:
 
 
 def default_model_types(
-    n_rows: int, n_cols: int, device: Device, tabicl_available: bool
+    n_rows: int,
+    n_cols: int,
+    device: Device,
+    tabicl_available: bool,
+    time_budget_s: float | None = None,
 ) -> list[str]:
-    """Families to try when a run names none, from the data's shape and the device."""
+    """Families to try when a run names none, from the data's shape, device and time budget."""
+    chosen = _by_shape(n_rows, n_cols, device, tabicl_available)
+    if time_budget_s is None or device.startswith("cuda"):
+        return chosen
+    fits = [
+        f
+        for f in chosen
+        if f != "xgboost"
+        and CPU_TRIAL_SECONDS_PER_ROW.get(f, 1.0) * n_rows <= BUDGET_SHARE * time_budget_s
+    ]
+    return ["xgboost", *fits]
+
+
+def _by_shape(n_rows: int, n_cols: int, device: Device, tabicl_available: bool) -> list[str]:
     if n_rows <= SMALL_ROWS and n_cols <= SMALL_COLS:
         small = ["tabm", "xgboost", "xrfm"]
         return ["tabicl", *small] if tabicl_available else small

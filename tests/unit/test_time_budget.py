@@ -1,0 +1,120 @@
+"""run(time_budget_s=...): the search stops in time, finishes normally, and changes nothing
+when the budget does not bind; in-memory ensemble fold models equal refitted ones."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tabstream.pipeline import run as run_module
+from tabstream.pipeline import search
+from tabstream.pipeline.bundle import load_bundle
+from tabstream.pipeline.families import default_model_types
+from tabstream.pipeline.families.xgboost import XGBoostFamily
+from tabstream.pipeline.run import PipelineInputError
+from tests.unit.pipeline_support import of_type, request, run_collect, store_with
+
+
+@pytest.fixture(autouse=True)
+def _one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TABSTREAM_FAMILY_THREADS", "1")
+
+
+def _board(result: Any) -> list[tuple[Any, Any]]:
+    return [(e.params, e.metrics) for e in result.leaderboard]
+
+
+def test_a_budget_that_does_not_bind_changes_nothing(tmp_path: Path) -> None:
+    store, ref = store_with(tmp_path, "abalone", 300)
+    req = request("abalone", n_trials=3)
+    plain, plain_events = run_collect(store, ref, req)
+    budgeted, events = run_collect(store, ref, req, time_budget_s=3600.0)
+    assert _board(plain) == _board(budgeted)
+    assert len(of_type(events, "TrialCompleted")) == 3
+    assert len(of_type(plain_events, "TrialCompleted")) == 3
+    assert any("time budget" in n for n in budgeted.notes)
+    assert not any("time budget" in n for n in plain.notes)
+
+
+def test_a_tight_budget_stops_the_search_and_still_registers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_fit = XGBoostFamily.fit
+
+    def slow_fit(self: XGBoostFamily, *args: Any, **kw: Any) -> Any:
+        time.sleep(0.2)
+        return real_fit(self, *args, **kw)
+
+    monkeypatch.setattr(XGBoostFamily, "fit", slow_fit)
+    store, ref = store_with(tmp_path, "credit_g", 300)
+    req = request("credit_g", n_trials=1000, ensemble=True)
+    start = time.monotonic()
+    result, events = run_collect(store, ref, req, time_budget_s=4.0)
+    elapsed = time.monotonic() - start
+    trials = of_type(events, "TrialCompleted")
+    assert 1 <= len(trials) < 20
+    assert elapsed < 4.0 + 3.0  # one fold of overrun at most, plus the finish
+    (registered,) = of_type(events, "ModelRegistered")
+    assert result.best_model_id == registered.model_id
+    model = load_bundle(store, str(registered.model_id), registered.sha256)
+    assert model.predict_raw(store.read_parquet(ref.key).slice(0, 5)).shape == (5, 2)
+    (row,) = of_type(events, "RowCompleted")
+    assert row.n_trials == len(trials)
+
+
+def test_the_budget_must_be_positive(tmp_path: Path) -> None:
+    store, ref = store_with(tmp_path, "credit_g", 100)
+    with pytest.raises(PipelineInputError, match="time_budget_s"):
+        run_collect(store, ref, request("credit_g"), time_budget_s=0.0)
+
+
+def test_kept_fold_models_give_the_same_ensemble_as_refits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, ref = store_with(tmp_path, "credit_g", 300)
+    req = request("credit_g", n_trials=4, ensemble=True)
+    kept, kept_events = run_collect(store, ref, req)
+    monkeypatch.setattr(run_module, "KEEP_FOLD_MODELS", 0)
+    refit, refit_events = run_collect(store, ref, req)
+    assert kept.ensemble == refit.ensemble
+    table = store.read_parquet(ref.key).slice(0, 50)
+    preds = []
+    for events in (kept_events, refit_events):
+        (reg,) = of_type(events, "ModelRegistered")
+        preds.append(load_bundle(store, str(reg.model_id), reg.sha256).predict_raw(table))
+    np.testing.assert_allclose(preds[0], preds[1], rtol=1e-6)
+
+
+def _ctx(row_deadline: float | None, search_deadline: float | None) -> Any:
+    return SimpleNamespace(row_deadline=row_deadline, search_deadline=search_deadline)
+
+
+def test_trial_start_and_stop_rules() -> None:
+    now = time.monotonic()
+    empty, done = SimpleNamespace(trials=[]), SimpleNamespace(trials=["t0"])
+    assert search._may_start(_ctx(None, None), done, [100.0])
+    # the first trial of a row starts while the search has time, even past the row's share
+    assert search._may_start(_ctx(now - 1, now + 10), empty, [])
+    assert not search._may_start(_ctx(now + 10, now - 1), empty, [])
+    # later trials start only when the median duration still fits in the row's share
+    assert search._may_start(_ctx(now + 10, now + 20), done, [1.0, 2.0, 30.0])
+    assert not search._may_start(_ctx(now + 10, now + 20), done, [20.0, 30.0])
+    # a running trial stops past the row deadline once the row has a result
+    search._check_time(_ctx(now - 1, now + 10), empty)
+    with pytest.raises(search.OutOfTime):
+        search._check_time(_ctx(now - 1, now + 10), done)
+    with pytest.raises(search.OutOfTime):
+        search._check_time(_ctx(now + 10, now - 1), empty)
+
+
+def test_default_model_types_under_a_cpu_budget() -> None:
+    assert default_model_types(1000, 20, "cpu", False) == ["tabm", "xgboost", "xrfm"]
+    assert default_model_types(1000, 20, "cpu", False, 120.0) == ["xgboost", "xrfm"]
+    assert default_model_types(5000, 20, "cpu", False, 120.0) == ["xgboost"]
+    assert default_model_types(1000, 20, "cpu", False, 1e5) == ["xgboost", "tabm", "xrfm"]
+    assert default_model_types(1000, 20, "cuda", False, 120.0) == ["tabm", "xgboost", "xrfm"]
