@@ -46,8 +46,12 @@ def _feature_types(X: FeatureMatrix) -> list[str]:
 
 
 def _dmatrix(X: FeatureMatrix) -> xgb.DMatrix:
+    # nthread: the default (all cores) costs ~3x more CPU per call on a busy machine
     return xgb.DMatrix(
-        X.values, feature_types=_feature_types(X), enable_categorical=any(X.categorical)
+        X.values,
+        feature_types=_feature_types(X),
+        enable_categorical=any(X.categorical),
+        nthread=n_threads(),
     )
 
 
