@@ -11,6 +11,7 @@ from tabstream.adapters.bus.partitioner import partition_for
 from tabstream.adapters.bus.port import (
     EventLog,
     GroupConsumer,
+    LogFollower,
     OutgoingRecord,
     Record,
     TopicPartition,
@@ -285,3 +286,89 @@ async def test_seek_to_committed_redelivers(backend: Backend, unique_name: str) 
     await consumer.seek_to_committed(tp)
     assert [r.value for r in await drain(consumer, 2)] == [b"3", b"4"]
     await consumer.stop()
+
+
+async def follow_until_caught_up(
+    follower: LogFollower, ends: dict[TopicPartition, int], timeout_s: float = 20.0
+) -> list[Record]:
+    """Poll until the follower's position reached ``ends`` in every partition."""
+    got: list[Record] = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        positions = {tp: await follower.position(tp) for tp in ends}
+        if all(positions[tp] >= end for tp, end in ends.items()):
+            return got
+        got += await follower.poll(timeout_ms=100)
+    raise AssertionError(f"follower stuck at {positions}, ends {ends}")
+
+
+async def test_follower_follows_every_partition_of_its_topics(
+    backend: Backend, unique_name: str
+) -> None:
+    a, b = f"{unique_name}-a", f"{unique_name}-b"
+    log = await backend.open()
+    await log.create_topics({a: 3, b: 1})
+    for i in range(30):
+        await log.publish(out(a, f"k{i % 7}", str(i)))
+    await log.publish(out(b, "x", "b0"))
+    follower = log.follower([a, b])
+    await follower.start()
+    try:
+        ends = await follower.end_offsets()
+        assert set(ends) == {TopicPartition(a, p) for p in range(3)} | {TopicPartition(b, 0)}
+        assert ends[TopicPartition(b, 0)] == 1 and sum(ends.values()) == 31
+        got = await follow_until_caught_up(follower, ends)
+        assert sorted(got) == sorted(await read_all(log, a) + await read_all(log, b))
+        for tp in ends:
+            offsets = [r.offset for r in got if r.tp == tp]
+            assert offsets == sorted(offsets)
+        # it keeps following: records published later arrive without a restart
+        await log.publish(out(b, "x", "b1"))
+        later = await follower.end_offsets()
+        assert later[TopicPartition(b, 0)] == 2
+        more = await follow_until_caught_up(follower, later)
+        assert [r.value for r in more] == [b"b1"]
+        assert await follower.poll(timeout_ms=50) == []
+    finally:
+        await follower.stop()
+    resumed = log.follower([b], from_offsets={TopicPartition(b, 0): 1})
+    await resumed.start()
+    try:
+        assert await resumed.position(TopicPartition(b, 0)) == 1
+        got = await follow_until_caught_up(resumed, await resumed.end_offsets())
+        assert [r.value for r in got] == [b"b1"]
+    finally:
+        await resumed.stop()
+
+
+async def test_follower_position_passes_transaction_markers(
+    backend: Backend, unique_name: str
+) -> None:
+    """On Kafka the end offset of a partition written by transactions lies past its last
+    record (commit/abort markers): the follower's position still reaches it."""
+    source, sink = f"{unique_name}-in", f"{unique_name}-out"
+    log = await backend.open()
+    await log.create_topics({source: 1, sink: 1})
+    await log.publish(out(source, "job", "cmd"))
+    consumer = await member(log, unique_name, source)
+    [cmd] = await drain(consumer, 1)
+    with pytest.raises(Boom):
+        async with consumer.transaction() as tx:
+            await tx.publish(out(sink, "job", "aborted"))
+            raise Boom
+    async with consumer.transaction() as tx:
+        await tx.publish(out(sink, "job", "done"))
+        tx.commit_offsets({cmd.tp: cmd.offset + 1})
+    await consumer.stop()
+    follower = log.follower([sink])
+    await follower.start()
+    try:
+        ends = await follower.end_offsets()
+        got = await follow_until_caught_up(follower, ends)
+        assert [r.value for r in got] == [b"done"]
+        tp = TopicPartition(sink, 0)
+        assert await follower.position(tp) == ends[tp] >= got[-1].offset + 1
+        if backend.name == "kafka":  # markers follow both transactions' records
+            assert ends[tp] > got[-1].offset + 1
+    finally:
+        await follower.stop()

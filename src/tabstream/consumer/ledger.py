@@ -1,8 +1,11 @@
 """What the log already says about jobs (attempts, terminal) and which jobs were cancelled.
 
-Both read the log from offset 0 without a group. ``JobLedger.sync(job_id)`` catches up on the
-one events partition that holds the job (key = job_id) up to its end offset, so a decision to
-start, retry or skip a job is never made on a stale view.
+One ``LogTail`` per worker process follows ``tabstream.events`` and ``tabstream.control`` (every
+partition, from offset 0, no group) with a single long-lived reader and feeds both folds
+continuously: ``JobLedger`` (job_id -> attempts, interrupted, terminal) and ``CancelWatch``.
+Before a decision to start, retry or skip a job, ``sync`` captures the end offsets of both
+topics at that moment and waits until the follower's *position* reached them, so a decision is
+never made on a stale view; in the steady state that costs one ListOffsets round trip.
 """
 
 from __future__ import annotations
@@ -12,8 +15,13 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from tabstream.adapters.bus.partitioner import partition_for
-from tabstream.adapters.bus.port import EventLog, Record
+from tabstream.adapters.bus.port import (
+    BusUnavailable,
+    EventLog,
+    LogFollower,
+    Record,
+    TopicPartition,
+)
 from tabstream.logs import get_logger
 from tabstream.schemas.events import (
     TERMINAL_TYPES,
@@ -25,6 +33,123 @@ from tabstream.schemas.events import (
 )
 
 _log = get_logger(__name__)
+RETRY_S = 1.0
+POLL_MS = 1000
+# A position can move past transaction markers without a poll returning records: recheck
+# positions this often while waiting for a catch-up, not only after each batch.
+RECHECK_S = 0.01
+CATCH_UP_TIMEOUT_S = 120.0
+_LEDGER_TYPES = frozenset({b"JobStarted", b"JobInterrupted", *(t.encode() for t in TERMINAL_TYPES)})
+_CONTROL_TYPES = frozenset({b"CancelRequested"})
+
+
+class LogTail:
+    """A long-lived follower of some topics that hands every record to its topic's fold."""
+
+    def __init__(
+        self,
+        log: EventLog,
+        *,
+        catch_up_timeout_s: float = CATCH_UP_TIMEOUT_S,
+        retry_s: float = RETRY_S,
+    ) -> None:
+        self._log = log
+        self._routes: dict[str, Callable[[Record], None]] = {}
+        self._applied: dict[TopicPartition, int] = {}
+        self._follower: LogFollower | None = None
+        self._ready = asyncio.Event()
+        self._progress = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._timeout_s, self._retry_s = catch_up_timeout_s, retry_s
+
+    def route(self, topic: str, apply: Callable[[Record], None]) -> None:
+        """Send the records of ``topic`` to ``apply`` (before ``start``)."""
+        self._routes[topic] = apply
+
+    def start(self) -> None:
+        """Start following in the background (it reconnects after failures)."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="log-tail")
+
+    async def stop(self) -> None:
+        """Stop following."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def catch_up(self) -> None:
+        """Return once every record committed before this call has been applied.
+
+        Raises ``BusUnavailable`` when that does not happen within the timeout.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeout_s
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                await self._ready.wait()
+        except TimeoutError:
+            raise BusUnavailable("the event log follower is not connected") from None
+        ends = await self._end_offsets(deadline)
+        behind = dict(ends)
+        while True:
+            follower = self._follower
+            if follower is not None and self._ready.is_set():
+                for tp, end in list(behind.items()):
+                    if await follower.position(tp) >= end:
+                        del behind[tp]
+            if not behind:
+                return
+            left = deadline - loop.time()
+            if left <= 0:
+                raise BusUnavailable(f"the event log follower did not catch up: {behind}")
+            progress = self._progress
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(left, RECHECK_S)):
+                    await progress.wait()
+
+    async def _end_offsets(self, deadline: float) -> dict[TopicPartition, int]:
+        loop = asyncio.get_running_loop()
+        while (follower := self._follower) is None:  # reconnecting
+            if loop.time() > deadline:
+                raise BusUnavailable("the event log follower is not connected")
+            await asyncio.sleep(0.05)
+        try:
+            return await follower.end_offsets()
+        except BusUnavailable:
+            raise
+        except Exception as exc:
+            raise BusUnavailable(f"end offsets failed: {exc!r}") from exc
+
+    async def _run(self) -> None:
+        while True:
+            follower = self._log.follower(list(self._routes), from_offsets=dict(self._applied))
+            try:
+                await follower.start()
+                self._follower = follower
+                self._ready.set()
+                await self._follow(follower)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # broker down, topic missing: start over where we were
+                _log.warning("log follower failed; retrying", error=repr(exc))
+            finally:
+                self._ready.clear()
+                self._follower = None
+                with contextlib.suppress(Exception):
+                    await follower.stop()
+            await asyncio.sleep(self._retry_s)
+
+    async def _follow(self, follower: LogFollower) -> None:
+        routes, applied = self._routes, self._applied
+        while True:
+            records = await follower.poll(timeout_ms=POLL_MS)
+            for record in records:
+                routes[record.topic](record)
+                applied[TopicPartition(record.topic, record.partition)] = record.offset + 1
+            self._progress.set()
+            self._progress = asyncio.Event()
 
 
 @dataclass
@@ -44,32 +169,27 @@ class JobHistory:
 
 
 class JobLedger:
-    """In-memory job_id -> JobHistory folded from the events topic."""
+    """In-memory job_id -> JobHistory folded from the events topic (fed by a ``LogTail``)."""
 
-    def __init__(self, log: EventLog, topic: str) -> None:
-        self._log, self._topic = log, topic
+    def __init__(self, tail: LogTail, topic: str) -> None:
+        self._tail = tail
         self._jobs: dict[str, JobHistory] = {}
-        self._positions: dict[int, int] = {}
-        self._partitions = 0
-        self._lock = asyncio.Lock()
+        tail.route(topic, self.apply)
 
     async def sync(self, job_id: str) -> JobHistory:
-        """Catch up on the job's partition, then return its history."""
-        async with self._lock:
-            if not self._partitions:
-                self._partitions = await self._log.partitions(self._topic)
-            p = partition_for(job_id, self._partitions)
-            start = self._positions.get(p, 0)
-            async for record in self._log.read(self._topic, partitions=[p], from_offset=start):
-                self._apply(record)
-                self._positions[p] = record.offset + 1
+        """Catch up on everything committed so far, then return the job's history."""
+        await self._tail.catch_up()
         return self.get(job_id)
 
     def get(self, job_id: str) -> JobHistory:
         """The history known now (no I/O)."""
         return self._jobs.get(job_id) or JobHistory()
 
-    def _apply(self, record: Record) -> None:
+    def apply(self, record: Record) -> None:
+        """Fold one events record (records of other types are skipped by their header)."""
+        kind = record.header("type")
+        if kind is not None and kind not in _LEDGER_TYPES:
+            return
         try:
             env = decode(record.value)
         except UndecodableEvent:
@@ -85,33 +205,18 @@ class JobLedger:
 
 
 class CancelWatch:
-    """Follows the control topic from offset 0: the set of jobs someone asked to cancel."""
+    """The set of jobs someone asked to cancel, folded from the control topic (fed by a
+    ``LogTail``), with callbacks for running jobs."""
 
-    def __init__(self, log: EventLog, topic: str) -> None:
-        self._log, self._topic = log, topic
+    def __init__(self, tail: LogTail, topic: str) -> None:
+        self._tail = tail
         self.cancelled: set[str] = set()
         self._listeners: dict[str, list[Callable[[], None]]] = {}
-        self._task: asyncio.Task[None] | None = None
-        self._position: dict[int, int] = {}
-
-    def start(self) -> None:
-        """Start following in the background."""
-        self._task = asyncio.create_task(self._follow(), name="cancel-watch")
-
-    async def stop(self) -> None:
-        """Stop following."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-            self._task = None
+        tail.route(topic, self.apply)
 
     async def sync(self) -> None:
-        """Read the control topic up to its end now (before deciding about a queued job)."""
-        for p in range(await self._log.partitions(self._topic)):
-            start = self._position.get(p, 0)
-            async for record in self._log.read(self._topic, partitions=[p], from_offset=start):
-                self._apply(record)
+        """Catch up on everything committed so far (before deciding about a queued job)."""
+        await self._tail.catch_up()
 
     def on_cancel(self, job_id: str, callback: Callable[[], None]) -> Callable[[], None]:
         """Call ``callback`` once ``job_id`` is cancelled (now if it already is); returns an
@@ -128,21 +233,11 @@ class CancelWatch:
 
         return unsubscribe
 
-    async def _follow(self) -> None:
-        while True:
-            try:
-                async for record in self._log.read(self._topic, to_end=False):
-                    self._apply(record)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # broker down: retry
-                _log.warning("control follower failed; retrying", error=repr(exc))
-                await asyncio.sleep(1.0)
-
-    def _apply(self, record: Record) -> None:
-        self._position[record.partition] = max(
-            self._position.get(record.partition, 0), record.offset + 1
-        )
+    def apply(self, record: Record) -> None:
+        """Fold one control record."""
+        kind = record.header("type")
+        if kind is not None and kind not in _CONTROL_TYPES:
+            return
         try:
             env = decode(record.value)
         except UndecodableEvent:
@@ -152,3 +247,11 @@ class CancelWatch:
             self.cancelled.add(job_id)
             for callback in self._listeners.pop(job_id, []):
                 callback()
+
+
+def worker_tail(
+    log: EventLog, events: str, control: str, **kw: float
+) -> tuple[LogTail, JobLedger, CancelWatch]:
+    """The tail of ``events`` and ``control`` with the ledger and cancel watch it feeds."""
+    tail = LogTail(log, **kw)
+    return tail, JobLedger(tail, events), CancelWatch(tail, control)

@@ -1,4 +1,5 @@
-"""The worker: N slots in one consumer group, a job ledger and a cancel watch, clean shutdown."""
+"""The worker: N slots in one consumer group, one log tail feeding the job ledger and the
+cancel watch, clean shutdown."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import signal
 
 from tabstream.adapters.bus.port import EventLog
 from tabstream.consumer.config import Decrypt, WorkerConfig
-from tabstream.consumer.ledger import CancelWatch, JobLedger
+from tabstream.consumer.ledger import worker_tail
 from tabstream.consumer.runner import JobContext
 from tabstream.consumer.slot import Slot
 from tabstream.consumer.topics import WorkerTopics
@@ -31,8 +32,9 @@ class Worker:
     ) -> None:
         self.log, self.config = log, config
         self.topics = WorkerTopics(config.prefix, config.pool)
-        self.ledger = JobLedger(log, self.topics.events)
-        self.cancels = CancelWatch(log, self.topics.control)
+        self.tail, self.ledger, self.cancels = worker_tail(
+            log, self.topics.events, self.topics.control
+        )
         self.shutdown = asyncio.Event()
         self.slots = [Slot(self._context(i, decrypt)) for i in range(config.slots)]
         self._create_topics = create_topics
@@ -60,10 +62,10 @@ class Worker:
         )
 
     async def start(self) -> None:
-        """Create missing topics, follow the control topic and start every slot."""
+        """Create missing topics, follow the events and control topics, start every slot."""
         if self._create_topics:
             await self.log.create_topics(self.topics.partition_counts())
-        self.cancels.start()
+        self.tail.start()
         self._tasks = [
             asyncio.create_task(slot.run(), name=f"slot{i}") for i, slot in enumerate(self.slots)
         ]
@@ -76,7 +78,7 @@ class Worker:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        await self.cancels.stop()
+        await self.tail.stop()
         _log.info("worker stopped", instance=self.config.instance)
 
     async def wait(self) -> None:

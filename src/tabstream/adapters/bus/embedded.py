@@ -213,6 +213,15 @@ class EmbeddedEventLog:
         ends.update({int(p): int(e) for p, e in rows})
         return ends
 
+    def follower(
+        self,
+        topics: Sequence[str],
+        *,
+        from_offsets: Mapping[TopicPartition, int] | None = None,
+    ) -> EmbeddedFollower:
+        """A follower of every partition of ``topics`` (see the port)."""
+        return EmbeddedFollower(self, tuple(topics), dict(from_offsets or {}))
+
     def fetch(self, tp: TopicPartition, start: int, limit: int, end: int = 2**62) -> list[Record]:
         """Up to ``limit`` committed records of ``tp`` with ``start <= offset < end``."""
         rows: list[_Row] = self.db.execute(
@@ -373,6 +382,61 @@ class EmbeddedEventLog:
                         await changed.wait()
                 except TimeoutError:
                     pass
+
+
+class EmbeddedFollower:
+    """Follows topics in this file: woken by this process's writes, rechecks for others'."""
+
+    def __init__(
+        self, log: EmbeddedEventLog, topics: tuple[str, ...], start: dict[TopicPartition, int]
+    ) -> None:
+        self._log, self._topics, self._start = log, topics, start
+        self._positions: dict[TopicPartition, int] = {}
+
+    async def start(self) -> None:
+        """Every partition of the topics, at its start offset."""
+        positions = {}
+        for topic in self._topics:
+            for p in range(await self._log.partitions(topic)):
+                tp = TopicPartition(topic, p)
+                positions[tp] = self._start.get(tp, 0)
+        self._positions = positions
+
+    async def stop(self) -> None:
+        """Nothing to release."""
+
+    async def poll(self, timeout_ms: int = 1000) -> list[Record]:
+        """New records of any partition (up to 5000 per partition); [] after ``timeout_ms``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_ms / 1000
+        while True:
+            changed = self._log.changed
+            out: list[Record] = []
+            for tp, pos in self._positions.items():
+                batch = self._log.fetch(tp, pos, _REPLAY_BATCH)
+                if batch:
+                    out += batch
+                    self._positions[tp] = batch[-1].offset + 1
+            left = deadline - loop.time()
+            if out or left <= 0:
+                return out
+            try:
+                async with asyncio.timeout(min(left, _RECHECK_S)):
+                    await changed.wait()
+            except TimeoutError:
+                pass
+
+    async def position(self, tp: TopicPartition) -> int:
+        """The next offset to read in ``tp``."""
+        return self._positions[tp]
+
+    async def end_offsets(self) -> dict[TopicPartition, int]:
+        """The next offset to be written in every followed partition."""
+        ends: dict[TopicPartition, int] = {}
+        for topic in self._topics:
+            for p, end in (await self._log.end_offsets(topic)).items():
+                ends[TopicPartition(topic, p)] = end
+        return {tp: ends.get(tp, 0) for tp in self._positions}
 
 
 class _Transaction:

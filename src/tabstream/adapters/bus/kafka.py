@@ -12,8 +12,20 @@ from aiokafka import TopicPartition as KafkaTP
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, KafkaTimeoutError
 
-from tabstream.adapters.bus.kafka_group import KafkaGroupConsumer, bounded, to_record, unavailable
-from tabstream.adapters.bus.port import BusUnavailable, OutgoingRecord, Position, Record
+from tabstream.adapters.bus.kafka_group import (
+    FETCH_MAX_WAIT_MS,
+    KafkaGroupConsumer,
+    bounded,
+    to_record,
+    unavailable,
+)
+from tabstream.adapters.bus.port import (
+    BusUnavailable,
+    OutgoingRecord,
+    Position,
+    Record,
+    TopicPartition,
+)
 
 _TOPIC_EXISTS = 36
 _CHECK_S = 0.1
@@ -218,13 +230,32 @@ class KafkaEventLog:
     async def end_offsets(self, topic: str) -> dict[int, int]:
         """Last stable offset per partition (read_committed), i.e. the next committed offset."""
         tps = [KafkaTP(topic, p) for p in range(await self.partitions(topic))]
+        ends = await self.probe_end_offsets(tps)
+        return {tp.partition: int(o) for tp, o in ends.items()}
+
+    async def probe_end_offsets(self, tps: Sequence[KafkaTP]) -> dict[KafkaTP, int]:
+        """Last stable offsets of ``tps`` in one request, on a long-lived probe consumer that
+        never fetches (a request on a fetching consumer's connection would queue behind its
+        long poll: the broker answers one connection's requests in order)."""
         probe = self._probe
         if probe is None:
-            probe = self._reader()
-            await bounded("probe start", self._timeout_s, probe.start)
-            self._probe = probe
-        ends = await bounded("end_offsets", self._timeout_s, lambda: probe.end_offsets(tps))
-        return {tp.partition: int(o) for tp, o in ends.items()}
+            async with self._lock:
+                if self._probe is None:
+                    probe = self._reader()
+                    await _start_or_stop(probe, self._timeout_s)
+                    self._probe = probe
+            probe = self._probe
+        ends = await bounded("end_offsets", self._timeout_s, lambda: probe.end_offsets(list(tps)))
+        return {tp: int(o) for tp, o in ends.items()}
+
+    def follower(
+        self,
+        topics: Sequence[str],
+        *,
+        from_offsets: Mapping[TopicPartition, int] | None = None,
+    ) -> KafkaFollower:
+        """A long-lived read_committed follower of every partition of ``topics`` (see the port)."""
+        return KafkaFollower(self, tuple(topics), dict(from_offsets or {}))
 
     def _reader(self) -> Any:
         return AIOKafkaConsumer(
@@ -235,6 +266,7 @@ class KafkaEventLog:
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=_REPLAY_FETCH_BYTES,
             fetch_max_bytes=4 * _REPLAY_FETCH_BYTES,
+            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
         )
 
     async def _ensure_producer(self) -> Any:
@@ -268,6 +300,54 @@ class KafkaEventLog:
                 if loop.time() > deadline:
                     raise BusUnavailable(f"kafka: topic {topic} not visible in time") from None
                 await asyncio.sleep(0.05)
+
+
+class KafkaFollower:
+    """One group-less read_committed consumer assigned every partition of some topics."""
+
+    def __init__(
+        self, log: KafkaEventLog, topics: tuple[str, ...], start: dict[TopicPartition, int]
+    ) -> None:
+        self._log, self._topics, self._start = log, topics, start
+        self._consumer: Any = None
+        self._tps: list[KafkaTP] = []
+
+    async def start(self) -> None:
+        """Connect, assign every partition of the topics and seek to the start offsets."""
+        tps = [
+            KafkaTP(topic, p)
+            for topic in self._topics
+            for p in range(await self._log.partitions(topic))
+        ]
+        consumer = self._log._reader()
+        await _start_or_stop(consumer, self._log._timeout_s)
+        consumer.assign(tps)
+        for tp in tps:
+            consumer.seek(tp, self._start.get(TopicPartition(tp.topic, tp.partition), 0))
+        self._consumer, self._tps = consumer, tps
+        await self.end_offsets()  # connects the probe now rather than on the first catch-up
+
+    async def stop(self) -> None:
+        """Disconnect."""
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            await consumer.stop()
+
+    async def poll(self, timeout_ms: int = 1000) -> list[Record]:
+        """``getmany`` flattened (in offset order per partition)."""
+        batches = await self._consumer.getmany(
+            timeout_ms=timeout_ms, max_records=_REPLAY_MAX_RECORDS
+        )
+        return [to_record(m) for messages in batches.values() for m in messages]
+
+    async def position(self, tp: TopicPartition) -> int:
+        """The consumer's position: past the returned records and any markers after them."""
+        return int(await self._consumer.position(KafkaTP(tp.topic, tp.partition)))
+
+    async def end_offsets(self) -> dict[TopicPartition, int]:
+        """Last stable offset of every followed partition (one request, on the log's probe)."""
+        ends = await self._log.probe_end_offsets(self._tps)
+        return {TopicPartition(tp.topic, tp.partition): o for tp, o in ends.items()}
 
 
 async def _start_or_stop(client: Any, timeout_s: float) -> None:

@@ -139,6 +139,38 @@ class GroupConsumer(Protocol):
 
 
 @runtime_checkable
+class LogFollower(Protocol):
+    """A long-lived, group-less ``read_committed`` reader of every partition of some topics.
+
+    It follows the log forever (one connection, no per-read start-up) and says how far it got:
+    ``position(tp)`` is the next offset it will read, which moves past transaction markers and
+    aborted records too, so ``position >= end_offsets()[tp]`` means "caught up" even when the
+    last offsets of a partition hold no record (comparing the last record's offset + 1 would
+    wait forever there).
+    """
+
+    async def start(self) -> None:
+        """Assign every partition of the topics (as they are now) at their start offsets."""
+        ...
+
+    async def stop(self) -> None:
+        """Release the reader."""
+        ...
+
+    async def poll(self, timeout_ms: int = 1000) -> list[Record]:
+        """The next records of any partition, in offset order per partition; [] on timeout."""
+        ...
+
+    async def position(self, tp: TopicPartition) -> int:
+        """The next offset this follower reads in ``tp`` (all records below it were returned)."""
+        ...
+
+    async def end_offsets(self) -> dict[TopicPartition, int]:
+        """The committed end (next offset to be written) of every followed partition, now."""
+        ...
+
+
+@runtime_checkable
 class EventLog(Protocol):
     """A durable, partitioned log: publish with a durable ack, consume in groups, replay.
 
@@ -219,4 +251,14 @@ class EventLog(Protocol):
 
     async def end_offsets(self, topic: str) -> dict[int, int]:
         """The next offset to be written, per partition (committed records only)."""
+        ...
+
+    def follower(
+        self,
+        topics: Sequence[str],
+        *,
+        from_offsets: Mapping[TopicPartition, int] | None = None,
+    ) -> LogFollower:
+        """A (not yet started) ``LogFollower`` of every partition of ``topics``, from offset 0
+        or from ``from_offsets`` where given."""
         ...
