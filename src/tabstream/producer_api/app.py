@@ -16,6 +16,7 @@ from tabstream.adapters.bus.port import BusUnavailable
 from tabstream.producer_api.auth import AuthError
 from tabstream.producer_api.context import ApiContext
 from tabstream.producer_api.errors import validation_error
+from tabstream.producer_api.observability import RequestContext
 from tabstream.producer_api.routers import (
     auth,
     bench,
@@ -49,6 +50,7 @@ def create_app(ctx: ApiContext, lifespan: Lifespan | None = None) -> FastAPI:
     app.add_exception_handler(BusUnavailable, _bus_unavailable)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_middleware(RotatedTokenHeaders)
+    app.add_middleware(RequestContext)
     return app
 
 
