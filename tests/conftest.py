@@ -39,7 +39,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             "(it starts a broker) or deselect them with -m 'not kafka'"
         )
     if not _answers(bootstrap):
-        raise pytest.UsageError(f"kafka-marked tests are selected but no broker answers at {bootstrap}")
+        raise pytest.UsageError(
+            f"kafka-marked tests are selected but no broker answers at {bootstrap}"
+        )
 
 
 @pytest.fixture(scope="session")

@@ -92,7 +92,7 @@ def api(
     from tabstream.logs import configure_logging
     from tabstream.settings import ApiSettings
 
-    overrides = {"bus": bus, "data_dir": data_dir, "host": host, "port": port}
+    overrides: dict[str, Any] = {"bus": bus, "data_dir": data_dir, "host": host, "port": port}
     settings = ApiSettings(**{k: v for k, v in overrides.items() if v is not None})
     configure_logging(settings.log_format, settings.log_level)
     uvicorn.run(build_api(settings), host=settings.host, port=settings.port, log_level="warning")

@@ -20,4 +20,6 @@ def open_artifact_store(uri: str) -> ArtifactStore:
     if parsed.scheme == "s3":
         filesystem, base = pafs.FileSystem.from_uri(uri)
         return PyArrowFsArtifactStore(filesystem, base, uri)
-    raise ValueError(f"unsupported artifact store URI scheme {parsed.scheme!r} (use file:// or s3://)")
+    raise ValueError(
+        f"unsupported artifact store URI scheme {parsed.scheme!r} (use file:// or s3://)"
+    )
