@@ -146,7 +146,6 @@ def worker(
             session_timeout_ms=session_timeout_ms,
             max_poll_interval_ms=max_poll_interval_ms,
         )
-        await built.log.start()
         try:
             await built.run_forever()
         finally:

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import signal
 
-from tabstream.adapters.bus.port import EventLog
+from tabstream.adapters.bus.port import BusUnavailable, EventLog
 from tabstream.consumer.config import Decrypt, WorkerConfig
 from tabstream.consumer.ledger import worker_tail
 from tabstream.consumer.runner import JobContext
@@ -17,6 +17,7 @@ from tabstream.logs import get_logger
 from tabstream.schemas.events import Producer
 
 _log = get_logger(__name__)
+CONNECT_RETRY_S = 2.0
 
 
 class Worker:
@@ -61,10 +62,23 @@ class Worker:
             shutdown=self.shutdown,
         )
 
+    async def connect(self) -> None:
+        """Open the log (and create missing topics), retrying while it is unavailable: a worker
+        started before its broker waits for it instead of exiting. Ends early on shutdown."""
+        while not self.shutdown.is_set():
+            try:
+                await self.log.start()
+                if self._create_topics:
+                    await self.log.create_topics(self.topics.partition_counts())
+                return
+            except (BusUnavailable, OSError) as exc:
+                _log.warning("event log unavailable; retrying", error=str(exc)[:300])
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.shutdown.wait(), CONNECT_RETRY_S)
+
     async def start(self) -> None:
-        """Create missing topics, follow the events and control topics, start every slot."""
-        if self._create_topics:
-            await self.log.create_topics(self.topics.partition_counts())
+        """Connect, follow the events and control topics, start every slot."""
+        await self.connect()
         self.tail.start()
         self._tasks = [
             asyncio.create_task(slot.run(), name=f"slot{i}") for i, slot in enumerate(self.slots)
