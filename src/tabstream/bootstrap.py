@@ -37,9 +37,9 @@ from tabstream.producer_api.readmodel import Row
 from tabstream.producer_api.tokens import RefreshTokenStore
 from tabstream.projection.service import ProjectionService
 from tabstream.projection.store import ProjectionStore
-from tabstream.projection.topics import Topics
 from tabstream.schemas import Producer
 from tabstream.schemas.run import TrainerRunRequest
+from tabstream.schemas.topics import Topics
 from tabstream.settings import ApiSettings, CommonSettings, WorkerSettings, load_or_create_secret
 
 _log = get_logger(__name__)

@@ -171,7 +171,7 @@ def _projection_parts(bus: str | None, data_dir: str | None, pools: str, prefix:
     """(settings, event log, Topics, pools, live store path) for the projection commands."""
     from tabstream.bootstrap import build_event_log, parse_pools
     from tabstream.logs import configure_logging
-    from tabstream.projection.topics import Topics
+    from tabstream.schemas.topics import Topics
     from tabstream.settings import ProjectionSettings
 
     overrides: dict[str, Any] = {"bus": bus, "data_dir": data_dir}

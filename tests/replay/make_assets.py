@@ -12,8 +12,8 @@ import uuid
 from pathlib import Path
 
 from tabstream.projection.synthetic import Synth
-from tabstream.projection.topics import Topics
 from tabstream.schemas import Envelope, JobFailed, Producer, encode
+from tabstream.schemas.topics import Topics
 
 ASSETS = Path(__file__).parent / "assets"
 V1 = ASSETS / "log_v1.jsonl"

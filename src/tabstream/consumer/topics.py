@@ -1,16 +1,16 @@
-"""Topic and group names a worker uses, with a prefix (tests and side-by-side deployments)."""
+"""The names one worker pool uses, as a view over the deployment's ``Topics``."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tabstream.schemas.topics import DEFAULT_PARTITIONS, validate_pool
+from tabstream.schemas.topics import Topics, validate_pool
 
 
 @dataclass(frozen=True)
 class WorkerTopics:
-    """``<prefix>.commands.<pool>`` (+ ``.dlq``), ``<prefix>.events``, ``<prefix>.control`` and
-    the group ``tabstream-workers.<pool>`` (``<prefix>-workers.<pool>`` for another prefix)."""
+    """``Topics(prefix)`` narrowed to one pool: its commands, DLQ and group, plus the shared
+    events and control topics."""
 
     prefix: str = "tabstream"
     pool: str = "cpu"
@@ -19,30 +19,29 @@ class WorkerTopics:
         validate_pool(self.pool)
 
     @property
+    def all(self) -> Topics:
+        return Topics(self.prefix)
+
+    @property
     def commands(self) -> str:
-        return f"{self.prefix}.commands.{self.pool}"
+        return self.all.commands(self.pool)
 
     @property
     def dlq(self) -> str:
-        return f"{self.commands}.dlq"
+        return self.all.dlq(self.pool)
 
     @property
     def events(self) -> str:
-        return f"{self.prefix}.events"
+        return self.all.events
 
     @property
     def control(self) -> str:
-        return f"{self.prefix}.control"
+        return self.all.control
 
     @property
     def group(self) -> str:
-        return f"{self.prefix}-workers.{self.pool}"
+        return self.all.group(self.pool)
 
     def partition_counts(self) -> dict[str, int]:
         """Default partition counts of every topic the worker touches (for ``create_topics``)."""
-        return {
-            self.commands: DEFAULT_PARTITIONS["commands"],
-            self.dlq: DEFAULT_PARTITIONS["dlq"],
-            self.events: DEFAULT_PARTITIONS["events"],
-            self.control: DEFAULT_PARTITIONS["control"],
-        }
+        return self.all.partition_counts([self.pool])

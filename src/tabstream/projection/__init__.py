@@ -4,7 +4,7 @@ from tabstream.projection.fold import ProjectionState, apply, apply_in_place
 from tabstream.projection.replay import ReplayItem, rebuild, replay
 from tabstream.projection.service import ProjectionService
 from tabstream.projection.store import BatchResult, ProjectionStore
-from tabstream.projection.topics import Topics
+from tabstream.schemas.topics import Topics
 
 __all__ = [
     "BatchResult",

@@ -16,8 +16,8 @@ from tabstream.adapters.bus.port import EventLog, Record, TopicPartition
 from tabstream.logs import get_logger
 from tabstream.projection.replay import decode_record, to_item
 from tabstream.projection.store import Item, ProjectionStore
-from tabstream.projection.topics import Topics
 from tabstream.schemas.events import Envelope
+from tabstream.schemas.topics import Topics
 
 _log = get_logger(__name__)
 _RETRY_S = 1.0
@@ -55,7 +55,7 @@ class ProjectionService:
         if self._tasks:
             return
         if self._create:
-            await self.log.create_topics(self.topics.partition_counts(self._pools))
+            await self.log.create_topics(self.topics.partition_counts(self._pools, dlq=False))
         await self._start_readers()
         self._tasks.append(asyncio.create_task(self._apply_loop(), name="projection-apply"))
 
