@@ -42,7 +42,7 @@ kafka-start: kafka-install
 kafka-stop:
 	scripts/kafka.sh stop
 
-test: venv kafka-install browser-deps
+test: venv kafka-install browser-deps lint
 	scripts/with-kafka.sh $(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: venv

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import importlib
 import sys
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
 
 MODULES = (
     "bus",
@@ -24,7 +27,25 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         print(f"== benchmarks.{name}", flush=True)
         importlib.import_module(f"benchmarks.{name}").main([])
+    write_report(RESULTS)
     return 0
+
+
+def write_report(results: Path) -> Path:
+    """Join every module's Markdown result into ``results/REPORT.md`` (plots are linked there)."""
+    parts = [
+        "# tabstream benchmark report",
+        "",
+        "Written by `make bench`; one section per module.",
+        "",
+    ]
+    for name in MODULES:
+        md = results / f"{name}.md"
+        if md.exists():
+            parts += [md.read_text().strip(), ""]
+    report = results / "REPORT.md"
+    report.write_text("\n".join(parts))
+    return report
 
 
 if __name__ == "__main__":
