@@ -275,15 +275,18 @@ def _limits(settings: ApiSettings) -> ApiLimits:
 # -- worker ------------------------------------------------------------------------------------
 
 
-def build_teacher(request: TrainerRunRequest, artifacts: ArtifactStore) -> Teacher | None:
+def build_teacher(
+    request: TrainerRunRequest, artifacts: ArtifactStore, expected_sha256: str | None = None
+) -> Teacher | None:
     """The run's teacher, in the worker's child: ``teacher_model_id`` -> the registered model
     in-process (no HTTP self-loop); ``teacher_predict_url`` -> the SSRF-guarded HTTP client
-    (``TABSTREAM_TEACHER_*``) with the decrypted headers; None without one. Raises ValueError
-    (``TeacherRefused``, missing or corrupt model) with a clear message."""
+    (``TABSTREAM_TEACHER_*``) with the decrypted headers; None without one. The model bundle is
+    verified against ``expected_sha256`` (what its ModelRegistered event recorded) when given.
+    Raises ValueError (``TeacherRefused``, missing or corrupt model) with a clear message."""
     if request.teacher_model_id is not None:
         model_id = str(request.teacher_model_id)
         try:
-            digest = registered_sha256(artifacts, model_id)
+            digest = expected_sha256 or registered_sha256(artifacts, model_id)
             return InProcessTeacher(load_bundle(artifacts, model_id, digest))
         except (FileNotFoundError, ArtifactNotFound):
             raise ValueError(f"teacher model {model_id} is not in the artifact store") from None

@@ -78,7 +78,7 @@ def run_spec(spec: Any, out: IO[bytes], should_stop: StopFlag) -> None:
         out.write(event_line(payload))
 
     try:
-        teacher = build_teacher(request, artifacts)
+        teacher = build_teacher(request, artifacts, spec.teacher_sha256)
     except ValueError as exc:
         out.write(error_line("invalid_input", str(exc)))
         return

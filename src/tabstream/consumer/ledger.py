@@ -28,6 +28,7 @@ from tabstream.schemas.events import (
     CancelRequested,
     JobInterrupted,
     JobStarted,
+    ModelRegistered,
     UndecodableEvent,
     decode,
 )
@@ -39,7 +40,9 @@ POLL_MS = 1000
 # positions this often while waiting for a catch-up, not only after each batch.
 RECHECK_S = 0.01
 CATCH_UP_TIMEOUT_S = 120.0
-_LEDGER_TYPES = frozenset({b"JobStarted", b"JobInterrupted", *(t.encode() for t in TERMINAL_TYPES)})
+_LEDGER_TYPES = frozenset(
+    {b"JobStarted", b"JobInterrupted", b"ModelRegistered", *(t.encode() for t in TERMINAL_TYPES)}
+)
 _CONTROL_TYPES = frozenset({b"CancelRequested"})
 
 
@@ -174,6 +177,7 @@ class JobLedger:
     def __init__(self, tail: LogTail, topic: str) -> None:
         self._tail = tail
         self._jobs: dict[str, JobHistory] = {}
+        self._models: dict[str, tuple[str, str]] = {}
         tail.route(topic, self.apply)
 
     async def sync(self, job_id: str) -> JobHistory:
@@ -184,6 +188,10 @@ class JobLedger:
     def get(self, job_id: str) -> JobHistory:
         """The history known now (no I/O)."""
         return self._jobs.get(job_id) or JobHistory()
+
+    def model(self, model_id: str) -> tuple[str, str] | None:
+        """(tenant, sha256) of a registered model as its ModelRegistered event recorded it."""
+        return self._models.get(model_id)
 
     def apply(self, record: Record) -> None:
         """Fold one events record (records of other types are skipped by their header)."""
@@ -198,6 +206,8 @@ class JobLedger:
         if isinstance(p, JobStarted):
             job = self._jobs.setdefault(str(p.job_id), JobHistory())
             job.attempts = max(job.attempts, p.attempt)
+        elif isinstance(p, ModelRegistered):
+            self._models[str(p.model_id)] = (env.tenant, p.sha256)
         elif isinstance(p, JobInterrupted):
             self._jobs.setdefault(str(p.job_id), JobHistory()).interrupted.add(p.lost_attempt)
         elif env.type in TERMINAL_TYPES:

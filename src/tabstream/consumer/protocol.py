@@ -40,6 +40,7 @@ class JobSpec:
     request: dict[str, Any]
     device: str
     artifacts_uri: str
+    teacher_sha256: str | None = None
 
     def to_bytes(self) -> bytes:
         """One JSON line."""

@@ -104,6 +104,7 @@ def _spec(ctx: JobContext, cmd: Command, attempt: int) -> JobSpec:
             raise ValueError("teacher headers are encrypted but this worker has no server key")
         request["teacher_predict_headers"] = ctx.decrypt(cmd.run.encrypted_headers)
     return JobSpec(
+        teacher_sha256=_teacher_digest(ctx, cmd),
         job_id=cmd.job_id,
         attempt=attempt,
         dataset_id=str(cmd.run.dataset_id),
@@ -112,6 +113,18 @@ def _spec(ctx: JobContext, cmd: Command, attempt: int) -> JobSpec:
         device=ctx.config.device,
         artifacts_uri=ctx.config.artifacts_uri,
     )
+
+
+def _teacher_digest(ctx: JobContext, cmd: Command) -> str | None:
+    """The sha256 the log recorded for the tenant's teacher model (the child verifies the
+    bundle against it); a teacher unknown to the log or another tenant's is refused."""
+    teacher = cmd.run.request.teacher_model_id
+    if teacher is None:
+        return None
+    registered = ctx.ledger.model(str(teacher))
+    if registered is None or registered[0] != cmd.tenant:
+        raise ValueError(f"teacher model {teacher} is not a registered model of this tenant")
+    return registered[1]
 
 
 async def _supervise(
