@@ -25,6 +25,7 @@ from tabstream.adapters.bus.port import (
     Position,
     Record,
     TopicPartition,
+    flatten,
 )
 
 _SCHEMA = """
@@ -158,7 +159,7 @@ class EmbeddedEventLog:
         """A member of ``group``; membership is coordinated inside this process."""
         return EmbeddedGroupConsumer(self, group, tuple(topics), instance_id=instance_id)
 
-    async def read(
+    def read(
         self,
         topic: str,
         *,
@@ -167,15 +168,9 @@ class EmbeddedEventLog:
         to_end: bool = True,
     ) -> AsyncIterator[Record]:
         """Replay ``topic`` from ``from_offset`` (see the port; here partition by partition)."""
-        batches = self.read_batches(
-            topic, partitions=partitions, from_offset=from_offset, to_end=to_end
+        return flatten(
+            self.read_batches(topic, partitions=partitions, from_offset=from_offset, to_end=to_end)
         )
-        try:
-            async for batch in batches:
-                for record in batch:
-                    yield record
-        finally:
-            await batches.aclose()
 
     async def read_batches(
         self,

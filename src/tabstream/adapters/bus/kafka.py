@@ -25,6 +25,7 @@ from tabstream.adapters.bus.port import (
     Position,
     Record,
     TopicPartition,
+    flatten,
 )
 
 _TOPIC_EXISTS = 36
@@ -182,7 +183,7 @@ class KafkaEventLog:
             session_timeout_ms=session_timeout_ms,
         )
 
-    async def read(
+    def read(
         self,
         topic: str,
         *,
@@ -191,15 +192,9 @@ class KafkaEventLog:
         to_end: bool = True,
     ) -> AsyncIterator[Record]:
         """Replay committed records with a group-less read_committed consumer (see the port)."""
-        batches = self.read_batches(
-            topic, partitions=partitions, from_offset=from_offset, to_end=to_end
+        return flatten(
+            self.read_batches(topic, partitions=partitions, from_offset=from_offset, to_end=to_end)
         )
-        try:
-            async for batch in batches:
-                for record in batch:
-                    yield record
-        finally:
-            await batches.aclose()
 
     async def read_batches(
         self,

@@ -7,7 +7,7 @@ implement it with the same semantics and pass one contract suite (``tests/contra
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol, runtime_checkable
@@ -262,3 +262,13 @@ class EventLog(Protocol):
         """A (not yet started) ``LogFollower`` of every partition of ``topics``, from offset 0
         or from ``from_offsets`` where given."""
         ...
+
+
+async def flatten(batches: AsyncGenerator[list[Record], None]) -> AsyncIterator[Record]:
+    """Records of ``read_batches`` one by one (how backends build ``read``); closes the batches."""
+    try:
+        async for batch in batches:
+            for record in batch:
+                yield record
+    finally:
+        await batches.aclose()
