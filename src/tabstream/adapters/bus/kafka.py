@@ -11,6 +11,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka import TopicPartition as KafkaTP
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, KafkaTimeoutError
+from aiokafka.protocol.metadata import MetadataRequest
 
 from tabstream.adapters.bus.kafka_group import (
     FETCH_MAX_WAIT_MS,
@@ -140,8 +141,11 @@ class KafkaEventLog:
     async def partitions(self, topic: str) -> int:
         """Partition count of ``topic``; KeyError when it does not exist (no auto-create)."""
         admin = await self._ensure_admin()
-        described = await bounded("metadata", self._timeout_s, lambda: admin.describe_topics())
-        for meta in described:
+        # Ask for this topic only, without auto-creating it (the admin's describe_topics would
+        # either fetch every topic of the cluster or auto-create a missing one).
+        request = MetadataRequest([topic], allow_auto_topic_creation=False)
+        response = await bounded("metadata", self._timeout_s, lambda: admin._send_request(request))
+        for meta in response.to_object()["topics"]:
             if meta["topic"] == topic and meta["error_code"] == 0 and meta["partitions"]:
                 return len(meta["partitions"])
         raise KeyError(topic)
