@@ -16,10 +16,9 @@ per-row cost measured on a 2-core CPU (``CPU_TRIAL_SECONDS_PER_ROW``): tabm (k=3
 
 from __future__ import annotations
 
-from tabstream.pipeline.families.tabicl import TabICLFamily
-from tabstream.pipeline.families.tabm import TabMFamily
-from tabstream.pipeline.families.xgboost import XGBoostFamily
-from tabstream.pipeline.families.xrfm import XRFMFamily
+import importlib
+from collections.abc import Iterator, Mapping
+
 from tabstream.pipeline.types import Device, Family
 
 SMALL_ROWS = 10_000
@@ -28,12 +27,35 @@ LARGE_ROWS = 100_000
 BUDGET_SHARE = 0.25
 CPU_TRIAL_SECONDS_PER_ROW = {"xgboost": 0.0, "xrfm": 0.015, "tabicl": 0.05, "tabm": 1.0}
 
-FAMILIES: dict[str, Family] = {
-    "xgboost": XGBoostFamily(),
-    "tabm": TabMFamily(),
-    "xrfm": XRFMFamily(),
-    "tabicl": TabICLFamily(),
+_CLASSES = {
+    "xgboost": ("tabstream.pipeline.families.xgboost", "XGBoostFamily"),
+    "tabm": ("tabstream.pipeline.families.tabm", "TabMFamily"),
+    "xrfm": ("tabstream.pipeline.families.xrfm", "XRFMFamily"),
+    "tabicl": ("tabstream.pipeline.families.tabicl", "TabICLFamily"),
 }
+
+
+class _Registry(Mapping[str, Family]):
+    """name -> Family, importing a family's module on first use: an xgboost-only job never
+    imports torch, which keeps a worker's training process quick to start."""
+
+    def __init__(self) -> None:
+        self._loaded: dict[str, Family] = {}
+
+    def __getitem__(self, name: str) -> Family:
+        if name not in self._loaded:
+            module, cls = _CLASSES[name]
+            self._loaded[name] = getattr(importlib.import_module(module), cls)()
+        return self._loaded[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_CLASSES)
+
+    def __len__(self) -> int:
+        return len(_CLASSES)
+
+
+FAMILIES: Mapping[str, Family] = _Registry()
 
 
 def get_family(name: str) -> Family:

@@ -6,12 +6,14 @@ import json
 import os
 import random
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from tabstream.pipeline.types import ProblemSpec
+
+if TYPE_CHECKING:
+    import torch
 
 THREADS_ENV = "TABSTREAM_FAMILY_THREADS"
 
@@ -26,6 +28,8 @@ def n_threads(params: Mapping[str, Any] | None = None) -> int:
 
 def seed_everything(seed: int) -> None:
     """Seed python, numpy and torch (CPU and CUDA) generators."""
+    import torch
+
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -33,6 +37,8 @@ def seed_everything(seed: int) -> None:
 
 def torch_device(device: str) -> torch.device:
     """The torch device for our device string ("cpu" or "cuda")."""
+    import torch
+
     return torch.device("cuda" if device.startswith("cuda") else "cpu")
 
 
