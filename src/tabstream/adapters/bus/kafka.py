@@ -46,17 +46,23 @@ class AckDeadlines:
         self._timeout_s = timeout_s
         self._inflight: deque[tuple[float, asyncio.Future[Any]]] = deque()
         self._timer: asyncio.TimerHandle | None = None
+        self._now = 0.0
 
     def watch(self, future: asyncio.Future[Any]) -> None:
-        """Fail ``future`` with ``KafkaTimeoutError`` unless it is done within the timeout."""
-        loop = asyncio.get_running_loop()
-        self._inflight.append((loop.time() + self._timeout_s, future))
+        """Fail ``future`` with ``KafkaTimeoutError`` unless it is done within the timeout.
+
+        Deadlines use the clock read at the last check (at most ``_CHECK_S`` old, which the
+        deadline adds back), so a publish costs no clock read."""
         if self._timer is None:
+            loop = asyncio.get_running_loop()
+            self._now = loop.time()
             self._timer = loop.call_later(_CHECK_S, self._check)
+        self._inflight.append((self._now + self._timeout_s + _CHECK_S, future))
 
     def _check(self) -> None:
         loop = asyncio.get_running_loop()
         now, inflight = loop.time(), self._inflight
+        self._now = now
         while inflight and (inflight[0][1].done() or inflight[0][0] <= now):
             future = inflight.popleft()[1]
             if not future.done():

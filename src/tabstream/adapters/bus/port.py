@@ -22,9 +22,8 @@ class TopicPartition(NamedTuple):
     partition: int
 
 
-@dataclass(frozen=True)
-class Position:
-    """Where a published record landed."""
+class Position(NamedTuple):
+    """Where a published record landed (a tuple: cheap on the publish hot path)."""
 
     partition: int
     offset: int
