@@ -384,7 +384,7 @@ async def _read_to_end(
                     messages = [m for m in messages if m.offset < end]
                 if not messages:
                     continue
-            yield [to_record(m) for m in messages]
+            yield list(map(to_record, messages))
         if left:
             # Records may lie below the end offset but past the last one fetched (aborted
             # transactions, control records): a partition whose position reached its end is done.
@@ -401,4 +401,4 @@ async def _follow(consumer: Any, tps: list[KafkaTP], start: int) -> AsyncIterato
         batches = await consumer.getmany(timeout_ms=1000, max_records=_REPLAY_MAX_RECORDS)
         for messages in batches.values():
             if messages:
-                yield [to_record(m) for m in messages]
+                yield list(map(to_record, messages))
