@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -73,3 +76,53 @@ def test_wrong_digest_is_refused(tmp_path: Path) -> None:
     save_bundle(store, "m3", _bundle())
     with pytest.raises(BundleIntegrityError):
         load_bundle(store, "m3", "0" * 64)
+
+
+def test_fold_weights_blend_the_fold_models(tmp_path: Path) -> None:
+    store = LocalArtifactStore(tmp_path)
+    folds = [_fold(0), _fold(1)]
+    features = _bundle().features
+    table, _ = _table(40, 7)
+    preds = []
+    for i, fold in enumerate(folds):
+        _, digest = save_bundle(
+            store, f"f{i}", Bundle("single", SPEC, features, [Member("xgboost", [fold])])
+        )
+        preds.append(load_bundle(store, f"f{i}", digest).predict_raw(table))
+    blended = Member("xgboost", folds, 1.0, fold_weights=[0.2, 0.8])
+    _, digest = save_bundle(store, "b", Bundle("ensemble", SPEC, features, [blended]))
+    raw = load_bundle(store, "b", digest).predict_raw(table)
+    np.testing.assert_allclose(raw, 0.2 * preds[0] + 0.8 * preds[1], rtol=1e-6)
+
+
+def test_fold_weights_must_fit_the_folds(tmp_path: Path) -> None:
+    store = LocalArtifactStore(tmp_path)
+    bad = Member("xgboost", [_fold(0), _fold(1)], 1.0, fold_weights=[0.5])
+    with pytest.raises(ValueError, match="fold_weights"):
+        save_bundle(store, "bad", Bundle("ensemble", SPEC, _bundle().features, [bad]))
+
+
+def test_version_1_bundles_still_load_as_plain_means(tmp_path: Path) -> None:
+    store = LocalArtifactStore(tmp_path)
+    _, digest = save_bundle(store, "new", _bundle())
+    manifest = json.loads(store.get_bytes("models/new/manifest.json"))
+    manifest["bundle_version"] = 1
+    for member in manifest["members"]:
+        del member["fold_weights"]
+    raw = json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
+    store.put_bytes("models/old/manifest.json", raw)
+    for key in _files_of(manifest):
+        store.put_bytes(f"models/old/{key}", store.get_bytes(f"models/new/{key}"))
+    table, _ = _table(25, 3)
+    old = load_bundle(store, "old", hashlib.sha256(raw).hexdigest())
+    np.testing.assert_allclose(
+        old.predict_raw(table), load_bundle(store, "new", digest).predict_raw(table)
+    )
+
+
+def _files_of(manifest: dict[str, Any]) -> list[str]:
+    keys = []
+    for member in manifest["members"]:
+        for fold in member["folds"]:
+            keys += [fold["preprocessor"]["key"], *(f["key"] for f in fold["files"])]
+    return keys

@@ -10,9 +10,11 @@ Forecasting and sequence models also record their feature ``recipe`` in the mani
 ``LoadedModel`` rebuilds the features from raw rows with it (``recipes.build_inputs``) and
 predicts one value per id (ids ascending; ``predict_table`` returns them with the keys).
 
-A single model is one member with one fold model and weight 1. An ensemble member is the K fold
-models of one trial: it predicts the mean of its fold models, and members are weighted. The
-bundle digest is the sha256 of the manifest bytes, which list every file's sha256. No pickle.
+A single model is one member with one fold model and weight 1. An ensemble member is the fold
+models of one trial, usually its K fold models plus its refit on all rows: it predicts the
+weighted mean of its fold models (``fold_weights``, uniform when absent: bundle version 1), and
+members are weighted. The bundle digest is the sha256 of the manifest bytes, which list every
+file's sha256. No pickle.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ from tabstream.pipeline.recipes import build_inputs
 from tabstream.pipeline.store import Artifacts
 from tabstream.pipeline.types import FittedModel, ProblemSpec
 
-BUNDLE_VERSION = 1
+BUNDLE_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 MANIFEST = "manifest.json"
 
 
@@ -49,13 +52,17 @@ class FoldModel:
 
 @dataclass(frozen=True)
 class Member:
-    """Fold models of one configuration (mean of folds), with its ensemble weight."""
+    """Fold models of one configuration (their weighted mean), with its ensemble weight.
+
+    ``fold_weights``: one per fold model, summing to 1; None means the plain mean.
+    """
 
     family: str
     folds: list[FoldModel]
     weight: float = 1.0
     row: int | None = None
     trial: int | None = None
+    fold_weights: list[float] | None = None
 
 
 @dataclass(frozen=True)
@@ -100,11 +107,20 @@ def save_bundle(artifacts: Artifacts, model_id: str, bundle: Bundle) -> tuple[st
                 "row": member.row,
                 "trial": member.trial,
                 "folds": folds,
+                "fold_weights": _fold_weights(member),
             }
         )
     manifest = _dump(_manifest(bundle, members))
     uri = artifacts.put_bytes(f"{base}/{MANIFEST}", manifest)
     return uri, sha256(manifest)
+
+
+def _fold_weights(member: Member) -> list[float]:
+    n = len(member.folds)
+    weights = member.fold_weights if member.fold_weights is not None else [1.0 / n] * n
+    if len(weights) != n or not np.isclose(sum(weights), 1.0):
+        raise ValueError(f"fold_weights {weights} do not fit {n} fold models summing to 1")
+    return [float(w) for w in weights]
 
 
 def _put(artifacts: Artifacts, base: str, rel: str, data: bytes) -> dict[str, str]:
@@ -130,6 +146,10 @@ def _manifest(bundle: Bundle, members: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+LoadedMember = tuple[float, list[tuple[Preprocessor, FittedModel]], list[float]]
+"""(member weight, fold models with their preprocessing, fold weights)."""
+
+
 @dataclass(frozen=True)
 class LoadedModel:
     """A verified, rebuilt bundle ready to predict on raw Arrow tables."""
@@ -138,11 +158,11 @@ class LoadedModel:
     kind: str
     features: list[tuple[str, str]]
     metrics: dict[str, float]
-    members: list[tuple[float, list[tuple[Preprocessor, FittedModel]]]]
+    members: list[LoadedMember]
     recipe: dict[str, Any] | None = None
 
     def predict_raw(self, table: pa.Table) -> np.ndarray:
-        """Raw predictions: weighted mean over members of the mean over their fold models.
+        """Raw predictions: weighted mean over members of the weighted mean of their fold models.
 
         With a recipe, ``table`` holds raw rows and there is one prediction per id (ascending).
         """
@@ -150,9 +170,9 @@ class LoadedModel:
             table = build_inputs(self.recipe, table).features
         inputs = self._inputs(table)
         total: np.ndarray | None = None
-        for weight, folds in self.members:
+        for weight, folds, fold_weights in self.members:
             preds = [model.predict_raw(pre.transform(inputs)) for pre, model in folds]
-            part = weight * np.mean(np.stack(preds), axis=0)
+            part = weight * np.average(np.stack(preds), axis=0, weights=fold_weights)
             total = part if total is None else total + part
         assert total is not None
         return total
@@ -189,23 +209,27 @@ def load_bundle(artifacts: Artifacts, model_id: str, expected_sha256: str) -> Lo
     if sha256(raw) != expected_sha256:
         raise BundleIntegrityError(f"manifest of model {model_id} does not match its sha256")
     manifest = json.loads(raw)
-    if manifest.get("bundle_version") != BUNDLE_VERSION:
+    if manifest.get("bundle_version") not in READABLE_VERSIONS:
         raise BundleIntegrityError(f"unsupported bundle version {manifest.get('bundle_version')}")
     task = manifest["task"]
     classes = tuple(task["classes"]) if task["classes"] is not None else None
     spec = ProblemSpec(task["kind"], task["label"], classes)
-    members = [
-        (
-            float(m["weight"]),
-            [_load_fold(artifacts, base, m["family"], f, spec) for f in m["folds"]],
-        )
-        for m in manifest["members"]
-    ]
+    members = [_load_member(artifacts, base, m, spec) for m in manifest["members"]]
     features = [(f["name"], f["type"]) for f in manifest["features"]]
     return LoadedModel(
         spec, manifest["kind"], features, dict(manifest["metrics"]), members,
         manifest.get("recipe"),
     )  # fmt: skip
+
+
+def _load_member(
+    artifacts: Artifacts, base: str, member: dict[str, Any], spec: ProblemSpec
+) -> LoadedMember:
+    folds = [_load_fold(artifacts, base, member["family"], f, spec) for f in member["folds"]]
+    weights = member.get("fold_weights") or [1.0 / len(folds)] * len(folds)
+    if len(weights) != len(folds):
+        raise BundleIntegrityError(f"{base}: fold_weights do not match the fold models")
+    return float(member["weight"]), folds, [float(w) for w in weights]
 
 
 def _verified(artifacts: Artifacts, base: str, entry: dict[str, str]) -> bytes:

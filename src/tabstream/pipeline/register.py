@@ -3,13 +3,20 @@
 - Single: the row's best params are refitted on all data; early stopping uses a seeded
   internal ``REFIT_HOLDOUT`` split of the rows, the rest trains.
 - Ensemble: Caruana selection over every complete trial's OOF predictions (loss = mean over
-  folds of the first metric's loss); the selected trials' fold models are refitted with the
-  search's folds and seeds (deterministic on CPU) and saved as one bundle.
+  folds of the first metric's loss); the selected trials' fold models (kept from the search, or
+  refitted with its folds and seeds: deterministic on CPU) and, time permitting, each member's
+  refit on all rows are saved as one bundle. A member predicts ``FULL_DATA_SHARE`` x its refit +
+  the rest x the mean of its fold models: measured on the six benchmark datasets, this blend
+  beat both the fold bag alone and the refit alone on test data (the fold models never see a
+  fifth of the rows; the refit alone loses the bag's variance reduction). Refits (largest
+  weight first) are skipped once the next would not end before the job's deadline; the reported
+  ensemble metrics are those of the fold models' OOF predictions.
 - Model ids are uuid5(job_id, name), so a resumed attempt re-registers the same ids.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -25,13 +32,18 @@ from tabstream.pipeline.metrics import score, to_loss
 from tabstream.pipeline.preprocess import Preprocessor
 from tabstream.pipeline.row_events import finite
 from tabstream.pipeline.rows import RowResult, SearchContext, TrialRecord, fit_folds, fold_metrics
-from tabstream.pipeline.types import FeatureMatrix
+from tabstream.pipeline.types import FeatureMatrix, FittedModel
 from tabstream.schemas.events import ModelRegistered
 from tabstream.schemas.results import EnsembleInfo, EnsembleMember, Feature
 from tabstream.schemas.run import TrainerRunRequest
 
+FittedFolds = list[tuple[Preprocessor, FittedModel]]
 REFIT_HOLDOUT = 0.1
 CARUANA_INIT, CARUANA_ITERATIONS = 3, 50
+FULL_DATA_SHARE = 0.5
+"""Share of an ensemble member's prediction from its refit on all rows."""
+FULL_FIT_COST = 1.3
+"""Expected seconds of an all-rows refit relative to one fold fit of the trial."""
 
 
 @dataclass
@@ -43,6 +55,22 @@ class Job:
     features: list[tuple[str, str]]
     notes: list[str]
     recipe: dict[str, Any] | None = None  # forecasting/sequence feature recipe (see bundle)
+    deadline: float | None = None  # time.monotonic() instant the run should end by (budget)
+
+
+def _refit_full(
+    job: Job, family_name: str, params: Mapping[str, Any], fitted: FittedFolds
+) -> FoldModel:
+    """Refit on all rows: with the family's full-data params (no validation set) when it has
+    them, else with an internal holdout for early stopping (``_refit_all``)."""
+    ctx, family = job.ctx, get_family(family_name)
+    full = family.full_data_params(params, [m for _, m in fitted])
+    if full is None:
+        return _refit_all(job, family_name, params)
+    pre = Preprocessor(family.preprocessing).fit(ctx.features)
+    X = pre.transform(ctx.features)
+    model = family.fit(X, ctx.y, None, None, full, ctx.spec, ctx.device, ctx.random_state)
+    return FoldModel(pre.state(), model.to_files())
 
 
 def _refit_all(job: Job, family_name: str, params: Mapping[str, Any]) -> FoldModel:
@@ -113,6 +141,28 @@ def _ensemble_loss(ctx: SearchContext) -> Callable[[np.ndarray, np.ndarray], flo
     return loss
 
 
+def _member(job: Job, family: str, t: TrialRecord, weight: float) -> Member:
+    """Fold models of trial ``t`` plus, when time allows, its refit on all rows."""
+    ctx = job.ctx
+    fitted = ctx.fold_models.get((t.row, t.number))
+    if fitted is None:
+        fitted = fit_folds(ctx, get_family(family), t.params)
+    folds = [FoldModel(pre.state(), m.to_files()) for pre, m in fitted]
+    if not _refit_fits(job, t):
+        return Member(family, folds, weight, t.row, t.number)
+    full = _refit_full(job, family, t.params, fitted)
+    k = len(folds)
+    fold_weights = [(1.0 - FULL_DATA_SHARE) / k] * k + [FULL_DATA_SHARE]
+    return Member(family, [*folds, full], weight, t.row, t.number, fold_weights)
+
+
+def _refit_fits(job: Job, t: TrialRecord) -> bool:
+    if job.deadline is None:
+        return True
+    expected = FULL_FIT_COST * t.fit_s / max(1, len(job.ctx.splits))
+    return time.monotonic() + expected <= job.deadline
+
+
 def register_ensemble(
     job: Job, trials: list[TrialRecord], results: list[RowResult]
 ) -> tuple[EnsembleInfo, UUID]:
@@ -121,16 +171,16 @@ def register_ensemble(
     y = ctx.y[ctx.covered]
     sel = caruana([t.oof for t in trials], y, _ensemble_loss(ctx), CARUANA_INIT, CARUANA_ITERATIONS)
     family_of = {r.row.index: r.row.family for r in results}
-    members, info = [], []
-    for i in sel.members:
+    members, info, skipped = [], [], 0
+    for i in sorted(sel.members, key=lambda i: (-sel.weights[i], i)):
         t, weight = trials[i], float(sel.weights[i])
         family = family_of[t.row]
-        fitted = ctx.fold_models.get((t.row, t.number))
-        if fitted is None:
-            fitted = fit_folds(ctx, get_family(family), t.params)
-        folds = [FoldModel(pre.state(), m.to_files()) for pre, m in fitted]
-        members.append(Member(family, folds, weight, t.row, t.number))
+        member = _member(job, family, t, weight)
+        skipped += member.fold_weights is None
+        members.append(member)
         info.append(EnsembleMember(row=t.row, family=family, trial=t.number, weight=weight))
+    if skipped:
+        job.notes.append(f"time budget: {skipped} ensemble members kept their fold models only")
     oof = sum(float(sel.weights[i]) * trials[i].oof for i in sel.members)
     metrics, _ = fold_metrics(ctx, np.asarray(oof))
     model_id = _register(job, "ensemble", "ensemble", members, metrics)

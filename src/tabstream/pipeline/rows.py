@@ -85,7 +85,8 @@ class SearchContext:
 
 @dataclass(frozen=True)
 class TrialRecord:
-    """A complete trial: params, mean and per-fold metrics, OOF predictions on ``covered``."""
+    """A complete trial: params, mean and per-fold metrics, OOF predictions on ``covered``,
+    and the seconds its fold fits took together."""
 
     row: int
     number: int
@@ -93,6 +94,7 @@ class TrialRecord:
     metrics: dict[str, float]
     fold_metrics: list[dict[str, float]]
     oof: np.ndarray
+    fit_s: float = 0.0
 
 
 @dataclass

@@ -11,8 +11,9 @@ Time budget (``time_budget_s``): the wall-clock seconds the whole run may take, 
 call. The search gets ``1 - FINISH_RESERVE`` of it, shared between the rows in order (each row
 gets an equal share of what is left, so time a row does not use passes on); a row stops starting
 trials when the next would not fit its share, and a trial running past it stops between folds
-(see ``search``). The finish (refit or ensemble) then runs normally in the reserve; ``n_trials``
-stays an upper bound. ``None`` (the default) means no time limit: results are unchanged.
+(see ``search``). The finish (refit or ensemble) then runs in the reserve (an ensemble skips the
+all-rows refits of members that would not fit before the end); ``n_trials`` stays an upper
+bound. ``None`` (the default) means no time limit: results are unchanged.
 """
 
 from __future__ import annotations
@@ -214,7 +215,7 @@ def _search(job: Job, rows: list[Row], start: float, budget: float | None) -> li
     if budget is None:
         return [run_row(ctx, row) for row in rows]
     end = start + budget * (1.0 - FINISH_RESERVE)
-    ctx.search_deadline = end
+    ctx.search_deadline, job.deadline = end, start + budget
     results = []
     for i, row in enumerate(rows):
         now = time.monotonic()

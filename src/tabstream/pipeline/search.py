@@ -167,6 +167,7 @@ def _restore(ctx: SearchContext, study: optuna.Study, result: RowResult) -> None
                     attrs["metrics"],
                     attrs["fold_metrics"],
                     oof,
+                    float(attrs.get("fit_s", 0.0)),
                 )
             )
 
@@ -200,9 +201,12 @@ def _run_trial(ctx: SearchContext, study: optuna.Study, family: Family, result: 
         ctx.emit(trial_event(ctx, result.row, trial.number, params, clock, None, error))
         return True
     metrics, per_fold = fold_metrics(ctx, oof)
-    record = TrialRecord(result.row.index, trial.number, params, metrics, per_fold, oof)
+    record = TrialRecord(
+        result.row.index, trial.number, params, metrics, per_fold, oof, clock["fit"]
+    )
     ctx.artifacts.put_bytes(_oof_key(ctx, result.row.index, trial.number), st_save({"oof": oof}))
-    for name, value in (("params", params), ("metrics", metrics), ("fold_metrics", per_fold)):
+    attrs = {"params": params, "metrics": metrics, "fold_metrics": per_fold, "fit_s": clock["fit"]}
+    for name, value in attrs.items():
         trial.set_user_attr(name, value)
     result.trials.append(record)
     study.tell(trial, _objective(ctx, result, record))

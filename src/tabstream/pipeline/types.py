@@ -12,7 +12,7 @@ Conventions
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -107,6 +107,14 @@ class Family(Protocol):
 
     def load(self, files: Mapping[str, bytes], spec: ProblemSpec) -> FittedModel:
         """Rebuild a model from ``FittedModel.to_files()`` output."""
+        ...
+
+    def full_data_params(
+        self, params: Mapping[str, Any], fold_models: Sequence[FittedModel]
+    ) -> dict[str, Any] | None:
+        """Params to refit on all rows with no validation set, learnt from a trial's fold
+        models (e.g. the boosting rounds early stopping chose); None: refit with an internal
+        holdout for early stopping instead."""
         ...
 
 

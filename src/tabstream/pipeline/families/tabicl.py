@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,13 @@ from tabstream.pipeline.families._common import (
     pad_proba,
     spec_meta,
 )
-from tabstream.pipeline.types import Device, FeatureMatrix, PreprocessingKind, ProblemSpec
+from tabstream.pipeline.types import (
+    Device,
+    FeatureMatrix,
+    FittedModel,
+    PreprocessingKind,
+    ProblemSpec,
+)
 
 CLASSIFIER_ENV = "TABSTREAM_TABICL_CHECKPOINT"
 REGRESSOR_ENV = "TABSTREAM_TABICL_REGRESSOR_CHECKPOINT"
@@ -189,6 +195,12 @@ class TabICLFamily:
         } | spec_meta(spec)
         est = _estimator(p, regression, path, device, seed).fit(x, yc)
         return TabICLModel(est, x, yc, config, spec)
+
+    def full_data_params(
+        self, params: Mapping[str, Any], fold_models: Sequence[FittedModel]
+    ) -> dict[str, Any] | None:
+        """The same params: in-context learning uses no validation set, so all rows serve."""
+        return dict(params)
 
     def load(self, files: Mapping[str, bytes], spec: ProblemSpec) -> TabICLModel:
         """Rebuild from the configured checkpoint (sha256 must match) and the stored context."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +32,13 @@ from tabstream.pipeline.families._common import (
     spec_meta,
     torch_device,
 )
-from tabstream.pipeline.types import Device, FeatureMatrix, PreprocessingKind, ProblemSpec
+from tabstream.pipeline.types import (
+    Device,
+    FeatureMatrix,
+    FittedModel,
+    PreprocessingKind,
+    ProblemSpec,
+)
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
@@ -245,6 +251,12 @@ class TabMFamily:
         data = _tensors(X, y, X_val, y_val, keep, (y_mean, y_std), cls, dev)
         config["epochs"] = _Trainer(model, p, cls, seed).run(data)
         return TabMModel(model, config, spec)
+
+    def full_data_params(
+        self, params: Mapping[str, Any], fold_models: Sequence[FittedModel]
+    ) -> dict[str, Any] | None:
+        """None: a refit on all rows keeps an internal holdout for early stopping."""
+        return None
 
     def load(self, files: Mapping[str, bytes], spec: ProblemSpec) -> TabMModel:
         """Rebuild the module from the JSON config and load the safetensors weights."""

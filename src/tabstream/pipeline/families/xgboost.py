@@ -6,7 +6,7 @@ Categorical columns (ordinal codes from the "tree" preprocessing) are declared w
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +21,13 @@ from tabstream.pipeline.families._common import (
     n_threads,
     spec_meta,
 )
-from tabstream.pipeline.types import Device, FeatureMatrix, PreprocessingKind, ProblemSpec
+from tabstream.pipeline.types import (
+    Device,
+    FeatureMatrix,
+    FittedModel,
+    PreprocessingKind,
+    ProblemSpec,
+)
 
 MODEL_FILE = "model.ubj"
 META_FILE = "meta.json"
@@ -30,6 +36,8 @@ OBJECTIVES = {
     "multiclass": "multi:softprob",
     "regression": "reg:squarederror",
 }
+FULL_DATA_ROUNDS = 1.1
+"""Rounds for a refit on all rows, relative to the fold models' mean early-stopped rounds."""
 BOOSTER_KEYS = (
     "learning_rate",
     "max_depth",
@@ -128,10 +136,10 @@ class XGBoostFamily:
         return {
             "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.3, log=True),
             "max_depth": trial.suggest_int("max_depth", 3, 10),
-            "min_child_weight": trial.suggest_float("min_child_weight", 1.0, 20.0, log=True),
+            "min_child_weight": trial.suggest_float("min_child_weight", 0.01, 20.0, log=True),
             "subsample": trial.suggest_float("subsample", 0.5, 1.0),
             "colsample_bytree": trial.suggest_float("colsample_bytree", 0.5, 1.0),
-            "reg_lambda": trial.suggest_float("reg_lambda", 1e-3, 10.0, log=True),
+            "reg_lambda": trial.suggest_float("reg_lambda", 1e-3, 100.0, log=True),
             "reg_alpha": trial.suggest_float("reg_alpha", 1e-3, 10.0, log=True),
             "n_estimators": 2000,
             "early_stopping_rounds": 50,
@@ -174,6 +182,17 @@ class XGBoostFamily:
         )
         best = int(booster.best_iteration) if evals else rounds - 1
         return XGBoostModel(booster, spec, best)
+
+    def full_data_params(
+        self, params: Mapping[str, Any], fold_models: Sequence[FittedModel]
+    ) -> dict[str, Any] | None:
+        """The rounds early stopping chose, averaged over folds and scaled up for the extra rows
+        (x ``FULL_DATA_ROUNDS``); no early stopping."""
+        rounds = [m.best_iteration + 1 for m in fold_models if isinstance(m, XGBoostModel)]
+        if len(rounds) != len(fold_models) or not rounds:
+            return None
+        n = max(1, round(float(np.mean(rounds)) * FULL_DATA_ROUNDS))
+        return {**params, "n_estimators": n, "early_stopping_rounds": None}
 
     def load(self, files: Mapping[str, bytes], spec: ProblemSpec) -> XGBoostModel:
         """Rebuild from the UBJ bytes and JSON meta."""

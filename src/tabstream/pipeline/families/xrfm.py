@@ -8,7 +8,7 @@ matrices) as safetensors, and the tree shape and scalars as JSON; no pickle.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +29,13 @@ from tabstream.pipeline.families._common import (
     split_holdout,
     torch_device,
 )
-from tabstream.pipeline.types import Device, FeatureMatrix, PreprocessingKind, ProblemSpec
+from tabstream.pipeline.types import (
+    Device,
+    FeatureMatrix,
+    FittedModel,
+    PreprocessingKind,
+    ProblemSpec,
+)
 
 TENSORS_FILE = "state.safetensors"
 CONFIG_FILE = "config.json"
@@ -202,6 +208,12 @@ class XRFMFamily:
         _make_contiguous(est)
         config = {"params": p, "y_mean": y_mean, "y_std": y_std} | spec_meta(spec)
         return XRFMModel(est, x_t, config, spec)
+
+    def full_data_params(
+        self, params: Mapping[str, Any], fold_models: Sequence[FittedModel]
+    ) -> dict[str, Any] | None:
+        """None: a refit on all rows keeps an internal holdout for early stopping."""
+        return None
 
     def load(self, files: Mapping[str, bytes], spec: ProblemSpec) -> XRFMModel:
         """Rebuild the estimator from the stored tree, leaf tensors and centres."""
