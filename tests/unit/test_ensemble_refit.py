@@ -66,3 +66,11 @@ def test_xgboost_full_data_rounds_follow_early_stopping() -> None:
     models = [XGBoostModel(None, None, b) for b in (9, 19, 29)]  # type: ignore[arg-type]
     params = XGBoostFamily().full_data_params({"learning_rate": 0.1}, models)
     assert params == {"learning_rate": 0.1, "n_estimators": 22, "early_stopping_rounds": None}
+
+
+def test_xgboost_patience_scales_with_the_learning_rate() -> None:
+    from tabstream.pipeline.families.xgboost import patience
+
+    assert patience(0.1) == 20
+    assert patience(0.3) == 10
+    assert patience(0.01) == 50

@@ -49,6 +49,13 @@ BOOSTER_KEYS = (
 )
 
 
+def patience(learning_rate: float) -> int:
+    """Early-stopping rounds for a learning rate: about 2 / lr rounds (a fixed distance in
+    "learning" rather than in trees), within [10, 50]. Half or less of a fixed 50 at common
+    rates, which makes trials several times cheaper at a small cost in fold loss."""
+    return int(np.clip(round(2.0 / learning_rate), 10, 50))
+
+
 def _feature_types(X: FeatureMatrix) -> list[str]:
     return ["c" if cat else "q" for cat in X.categorical]
 
@@ -128,13 +135,14 @@ class XGBoostFamily:
             "reg_lambda": 1.0,
             "reg_alpha": 1e-3,
             "n_estimators": 1000,
-            "early_stopping_rounds": 50,
+            "early_stopping_rounds": patience(0.1),
         }
 
     def suggest(self, trial: optuna.Trial, spec: ProblemSpec) -> dict[str, Any]:
         """Sample the search space (learning rate and regularisation on log scales)."""
+        lr = trial.suggest_float("learning_rate", 0.01, 0.3, log=True)
         return {
-            "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.3, log=True),
+            "learning_rate": lr,
             "max_depth": trial.suggest_int("max_depth", 3, 10),
             "min_child_weight": trial.suggest_float("min_child_weight", 0.01, 20.0, log=True),
             "subsample": trial.suggest_float("subsample", 0.5, 1.0),
@@ -142,7 +150,7 @@ class XGBoostFamily:
             "reg_lambda": trial.suggest_float("reg_lambda", 1e-3, 100.0, log=True),
             "reg_alpha": trial.suggest_float("reg_alpha", 1e-3, 10.0, log=True),
             "n_estimators": 2000,
-            "early_stopping_rounds": 50,
+            "early_stopping_rounds": patience(lr),
         }
 
     def fit(
