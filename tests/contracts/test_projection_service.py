@@ -133,3 +133,30 @@ async def test_wait_applied_times_out_and_undecodable_records_are_skipped(
     finally:
         await service.stop()
         store.close()
+
+
+async def test_concurrent_waiters_wake_when_their_own_record_is_applied(
+    backend: Backend, tmp_path: Path, unique_name: str
+) -> None:
+    log = await backend.open()
+    topics = Topics(unique_name)
+    store = ProjectionStore(tmp_path / "live.sqlite")
+    service = ProjectionService(log, store, topics, POOLS)
+    await service.start()
+    try:
+        first = await log.publish(OutgoingRecord(topics.events, "k", b"\xff"))
+        assert await service.wait_applied(topics.events, first.partition, first.offset, 20.0)
+        nxt = first.offset + 1
+        early = asyncio.create_task(service.wait_applied(topics.events, first.partition, nxt, 20))
+        await asyncio.sleep(0.2)
+        assert not early.done()
+        await log.publish(OutgoingRecord(topics.events, "k", b"\xff"))
+        positions = await publish_jobs(log, topics, make_jobs(5, 8))
+        waits = [service.wait_applied(t, p.partition, p.offset, 20.0) for t, p in positions]
+        assert all(await asyncio.gather(early, *waits))
+        for topic, pos in positions:
+            assert store.next_offset(topic, pos.partition) > pos.offset
+        assert not any(h for h in service._waiters.values())
+    finally:
+        await service.stop()
+        store.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 
@@ -44,7 +45,7 @@ class ProjectionService:
         self._batch_size = batch_size
         self._create = create_topics
         self._queue: asyncio.Queue[Record] = asyncio.Queue(maxsize=4 * batch_size)
-        self._applied = asyncio.Event()
+        self._waiters: dict[TopicPartition, list[tuple[int, int, asyncio.Future[None]]]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.undecodable = 0
         self.applied = 0
@@ -80,16 +81,27 @@ class ProjectionService:
         """Wait until the record at ``offset`` of ``topic``/``partition`` is applied (True) or
         ``timeout_s`` passed (False). Applied means committed to the store, so any read of
         the store afterwards sees it."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        while self.store.next_offset(topic, partition) <= offset:
-            event, remaining = self._applied, deadline - loop.time()
-            if remaining <= 0:
-                return False
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(remaining):
-                    await event.wait()
+        if self.store.next_offset(topic, partition) > offset:
+            return True
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heap = self._waiters.setdefault(TopicPartition(topic, partition), [])
+        heapq.heappush(heap, (offset, id(waiter), waiter))
+        try:
+            async with asyncio.timeout(timeout_s):
+                await waiter
+        except TimeoutError:
+            return self.store.next_offset(topic, partition) > offset
         return True
+
+    def _release(self, touched: set[TopicPartition]) -> None:
+        """Wake the waiters of ``touched`` partitions whose offset is now applied."""
+        for tp in touched:
+            heap = self._waiters.get(tp)
+            applied_to = self.store.next_offset(tp.topic, tp.partition)
+            while heap and heap[0][0] < applied_to:
+                waiter = heapq.heappop(heap)[2]
+                if not waiter.done():
+                    waiter.set_result(None)
 
     async def lag(self) -> dict[TopicPartition, int]:
         """Records not yet applied, per partition (end offset minus the store's next offset)."""
@@ -144,8 +156,7 @@ class ProjectionService:
                 await self._resync()
                 continue
             self.applied += result.applied
-            self._applied.set()
-            self._applied = asyncio.Event()
+            self._release({TopicPartition(r.topic, r.partition) for r in records})
             self._notify(items)
 
     def _notify(self, items: list[Item]) -> None:
