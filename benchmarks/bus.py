@@ -23,6 +23,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from tabstream.adapters.bus.embedded import EmbeddedEventLog
 from tabstream.adapters.bus.kafka import KafkaEventLog
+from tabstream.adapters.bus.kafka_group import FETCH_MAX_WAIT_MS
 from tabstream.adapters.bus.port import EventLog, OutgoingRecord
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -121,6 +122,7 @@ async def raw_replay(log: KafkaEventLog, topic: str, partitions: int) -> float:
         auto_offset_reset="earliest",
         max_partition_fetch_bytes=4 * 1024 * 1024,
         fetch_max_bytes=16 * 1024 * 1024,
+        fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
     )
     start, count = time.perf_counter(), 0
     await consumer.start()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol, runtime_checkable
 
 Headers = tuple[tuple[str, bytes], ...]
@@ -57,14 +56,17 @@ class Record(NamedTuple):
         return None
 
 
-@dataclass(frozen=True)
-class OutgoingRecord:
-    """A record to publish."""
+class OutgoingRecord(NamedTuple):
+    """A record to publish.
+
+    An immutable named tuple: cheap to build, and a batch of them waiting to be published
+    leaves the cyclic GC nothing to scan (a tuple of strings and bytes is untracked).
+    """
 
     topic: str
     key: str
     value: bytes
-    headers: Headers = field(default=())
+    headers: Headers = ()
 
 
 class BusUnavailable(RuntimeError):
