@@ -2,8 +2,12 @@
 
 Starts ``tabstream api`` on real Kafka as a subprocess (projection inside), registers a tiny
 dataset, then a separate load process (httpx async over loopback) submits runs for a bounded
-time with bounded concurrency. The baseline is a hidden echo route on the same server
-(``/v1/_bench/echo``, mounted only with TABSTREAM_BENCH_ECHO=1): auth + JSON parse, no publish.
+time with bounded concurrency, through httpx's AsyncClient on a lean keep-alive transport
+(``_lean_transport``: httpx's default transport costs the client more CPU per request than the
+server, which on two cores would measure the generator; ``--transport httpx`` uses it anyway
+and the client CPU per request is reported either way). The baseline is a hidden echo route on
+the same server (``/v1/_bench/echo``, mounted only with TABSTREAM_BENCH_ECHO=1): auth + JSON
+parse, no publish.
 With two or more CPUs the server is pinned to CPU 0 and the load generator to CPU 1, and both
 processes' CPU time is measured: server CPU ms per request is the cost the server pays, whatever
 the load on the machine.
@@ -29,6 +33,7 @@ from typing import Any
 import httpx
 
 from benchmarks._asgi_load import asgi_costs
+from benchmarks._lean_transport import LeanTransport
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TOKEN = "bench-token-0123456789abcdef"
@@ -87,15 +92,31 @@ async def _wait_ready(base: str, timeout_s: float = 60) -> None:
     raise RuntimeError("api did not become ready")
 
 
+def _client(base: str, concurrency: int, transport: str) -> httpx.AsyncClient:
+    """The load generator's client: httpx on the lean transport, or on httpx's own."""
+    if transport == "lean":
+        url = httpx.URL(base)
+        return httpx.AsyncClient(
+            base_url=base, transport=LeanTransport(url.host, url.port or 80), timeout=30
+        )
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    return httpx.AsyncClient(base_url=base, limits=limits, timeout=30)
+
+
 async def _load(
-    base: str, path: str, body: Any, seconds: float, concurrency: int, server_pid: int
+    base: str,
+    path: str,
+    body: Any,
+    seconds: float,
+    concurrency: int,
+    server_pid: int,
+    transport: str = "lean",
 ) -> dict[str, Any]:
     latencies: list[float] = []
     errors: dict[str, int] = {}
     headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
     content = json.dumps(body).encode()
     stop = time.monotonic() + seconds
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
 
     async def worker(client: httpx.AsyncClient) -> None:
         # one prebuilt request per worker, re-sent: httpx spends ~1 ms building each request
@@ -108,7 +129,7 @@ async def _load(
             else:
                 errors[str(r.status_code)] = errors.get(str(r.status_code), 0) + 1
 
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+    async with _client(base, concurrency, transport) as client:
         await asyncio.gather(*[client.get("/healthz") for _ in range(concurrency)])  # warm pool
         t0, cpu0, server0 = time.monotonic(), time.process_time(), _cpu_s(server_pid)
         await asyncio.gather(*[worker(client) for _ in range(concurrency)])
@@ -130,7 +151,7 @@ async def _load(
     }
 
 
-async def _bench(bus: str, seconds: float, concurrency: int) -> dict[str, Any]:
+async def _bench(bus: str, seconds: float, concurrency: int, transport: str) -> dict[str, Any]:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory() as data_dir:
@@ -151,15 +172,17 @@ async def _bench(bus: str, seconds: float, concurrency: int) -> dict[str, Any]:
                 "task": {"label_column": "y", "task_kind": "regression"},
                 "model_types": ["xgboost"],
             }
+            load = (body, seconds, concurrency, server.pid, transport)
             await _load(base, "/v1/trainer/run", body, 1.0, concurrency, server.pid)  # warm-up
-            echo = await _load(base, "/v1/_bench/echo", body, seconds, concurrency, server.pid)
-            runs = await _load(base, "/v1/trainer/run", body, seconds, concurrency, server.pid)
+            echo = await _load(base, "/v1/_bench/echo", *load)
+            runs = await _load(base, "/v1/trainer/run", *load)
         finally:
             server.terminate()
             server.wait(30)
     return {
         "bus": bus,
         "concurrency": concurrency,
+        "transport": transport,
         "runs": runs,
         "echo": echo,
         "ratio_to_echo": runs["per_s"] / echo["per_s"] if echo["per_s"] else None,
@@ -183,7 +206,8 @@ def _markdown(result: dict[str, Any]) -> str:
         [
             "# Control plane: POST /v1/trainer/run",
             "",
-            f"Bus `{result['bus']}`, {result['concurrency']} concurrent clients, "
+            f"Bus `{result['bus']}`, {result['concurrency']} concurrent clients "
+            f"(httpx AsyncClient, {result.get('transport', 'httpx')} transport), "
             f"{result['cpus']} CPUs, load generator and server on the same machine"
             + (" (server pinned to CPU 0, load to CPU 1)" if result["pinned"] else "")
             + f"; load average at the end {result['load_avg_at_end'][0]:.1f}.",
@@ -238,8 +262,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--transport", choices=("lean", "httpx"), default="lean")
     args = parser.parse_args(argv)
-    result = _run(_bench(args.bus, args.seconds, args.concurrency))
+    result = _run(_bench(args.bus, args.seconds, args.concurrency, args.transport))
     result["in_process"] = _run(asgi_costs(args.bus))
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "control_plane.json").write_text(json.dumps(result, indent=2) + "\n")
