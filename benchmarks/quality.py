@@ -26,6 +26,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -43,6 +45,7 @@ from sklearn.model_selection import train_test_split
 from benchmarks._report import RESULTS, bar_panels, machine, md_table, write
 
 BUDGET_ENV = "TABSTREAM_BENCH_BUDGET"
+FLAML_PYTHON_ENV = "TABSTREAM_FLAML_PYTHON"
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 METRIC = {"binclass": "auc", "multiclass": "logloss", "regression": "rmse"}
 GREATER = {"auc": True, "logloss": False, "rmse": False}
@@ -204,38 +207,29 @@ def run_tabstream(
     }
 
 
+def flaml_python() -> str:
+    """The interpreter FLAML runs in: ``TABSTREAM_FLAML_PYTHON``, else ``.venv-flaml`` (made by
+    ``make bench``; FLAML pins xgboost<3, so it must not share tabstream's venv), else this one."""
+    own = Path(__file__).resolve().parents[1] / ".venv-flaml" / "bin" / "python"
+    return os.environ.get(FLAML_PYTHON_ENV) or (str(own) if own.exists() else sys.executable)
+
+
 def run_flaml(
     train: pa.Table, test: pa.Table, label: str, kind: str, budget: float, seed: int
 ) -> dict[str, Any]:
-    """FLAML AutoML at the same budget."""
-    from flaml import AutoML
-
-    xtr, xte = frames(train, test, label, dates="keep")
-    y = train.column(label).to_pandas()
-    automl = AutoML()
-    start = time.monotonic()
-    automl.fit(
-        xtr,
-        y,
-        task="regression" if kind == "regression" else "classification",
-        metric=FLAML_METRIC[METRIC[kind]],
-        time_budget=budget,
-        seed=seed,
-        verbose=0,
-        log_file_name="",
-    )
-    fit_s = time.monotonic() - start
-    start = time.monotonic()
-    raw = automl.predict(xte) if kind == "regression" else automl.predict_proba(xte)
-    predict_s = time.monotonic() - start
-    return {
-        "raw": np.asarray(raw, dtype=np.float64),
-        "classes": list(automl.classes_) if kind != "regression" else None,
-        "fit_s": fit_s,
-        "predict_s": predict_s,
-        "best_estimator": automl.best_estimator,
-        "best_config": automl.best_config,
-    }
+    """FLAML AutoML at the same budget, in its own interpreter (``benchmarks._flaml_run``)."""
+    with tempfile.TemporaryDirectory(prefix="flaml-bench-") as tmp:
+        d = Path(tmp)
+        pq.write_table(train, d / "train.parquet")
+        pq.write_table(test, d / "test.parquet")
+        job = {"label": label, "kind": kind, "budget": budget, "seed": seed}
+        (d / "job.json").write_text(json.dumps(job))
+        root = Path(__file__).resolve().parents[1]
+        cmd = [flaml_python(), "-m", "benchmarks._flaml_run", str(d)]
+        subprocess.run(cmd, cwd=root, check=True)
+        result: dict[str, Any] = json.loads((d / "result.json").read_text())
+        result["raw"] = np.load(d / "raw.npy")
+    return result
 
 
 def run_xgboost(
