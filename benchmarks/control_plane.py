@@ -261,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         "--bus", default=os.environ.get("TABSTREAM_BENCH_BUS", "kafka://127.0.0.1:9092")
     )
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--transport", choices=("lean", "httpx"), default="lean")
     args = parser.parse_args(argv)
     result = _run(_bench(args.bus, args.seconds, args.concurrency, args.transport))
