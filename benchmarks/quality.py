@@ -64,6 +64,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument("--name", default="quality", help="result file stem")
+    p.add_argument(
+        "--update",
+        action="store_true",
+        help="keep the other datasets' records of an earlier <name>.json (rerun a few)",
+    )
     return p.parse_args(argv)
 
 
@@ -368,16 +373,32 @@ def markdown(records: list[dict[str, Any]], args: argparse.Namespace, summary: s
     )
 
 
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _merged(
+    args: argparse.Namespace, order: list[str], fresh: dict[str, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Earlier records of ``<name>.json`` with the ``fresh`` ones replacing theirs, in
+    CARDS order (``--update``)."""
+    path = args.out / f"{args.name}.json"
+    old = json.loads(path.read_text())["datasets"] if path.exists() else []
+    by_name = {r["dataset"]: r for r in old} | fresh
+    return [by_name[n] for n in order if n in by_name]
+
+
 def main(argv: list[str]) -> int:
     """Run the benchmark and write results."""
     args = parse(argv)
     cards = json.loads((args.data / "CARDS.json").read_text())
     names = args.datasets.split(",") if args.datasets else list(cards)
     systems = [s for s in args.systems.split(",") if s]
-    records = []
+    fresh = {}
     for name in names:
         print(f"== {name} (budget {args.budget:g} s)", flush=True)
-        records.append(bench_dataset(name, cards[name], args, systems))
+        fresh[name] = bench_dataset(name, cards[name], args, systems) | {"run_at": _now()}
+    records = _merged(args, list(cards), fresh) if args.update else list(fresh.values())
     wins = [beats(r, "tabstream", "flaml") for r in records]
     n_cmp = sum(w is not None for w in wins)
     summary = f"tabstream >= FLAML on {sum(bool(w) for w in wins)} of {n_cmp} datasets."

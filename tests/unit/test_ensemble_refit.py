@@ -74,3 +74,17 @@ def test_xgboost_patience_scales_with_the_learning_rate() -> None:
     assert patience(0.1) == 20
     assert patience(0.3) == 10
     assert patience(0.01) == 50
+
+
+def test_under_a_budget_only_trials_with_kept_fold_models_are_candidates() -> None:
+    from tabstream.pipeline.run import _candidates
+
+    trials = [SimpleNamespace(row=0, number=n) for n in range(4)]
+    rows: Any = [SimpleNamespace(trials=trials)]
+    kept = {(0, 1): [], (0, 3): []}
+    job: Any = SimpleNamespace(deadline=None, ctx=SimpleNamespace(fold_models=kept))
+    assert _candidates(job, rows) == trials
+    job.deadline = time.monotonic() + 60
+    assert _candidates(job, rows) == [trials[1], trials[3]]
+    job.ctx.fold_models = {}
+    assert _candidates(job, rows) == trials  # nothing kept (a resumed attempt): refit all

@@ -36,7 +36,14 @@ from tabstream.pipeline.pareto import pareto_front, simplex_grid
 from tabstream.pipeline.predict import Teacher
 from tabstream.pipeline.register import Job, register_ensemble, register_single
 from tabstream.pipeline.row_events import finite
-from tabstream.pipeline.rows import Cancelled, Row, RowResult, SearchContext, primary_loss
+from tabstream.pipeline.rows import (
+    Cancelled,
+    Row,
+    RowResult,
+    SearchContext,
+    TrialRecord,
+    primary_loss,
+)
 from tabstream.pipeline.search import run_row
 from tabstream.pipeline.splits import make_splits
 from tabstream.pipeline.store import Artifacts
@@ -290,7 +297,7 @@ def _finish(
     ids = {r.row.index: register_single(job, r) for r in ok if r.row.index in refit}
     ens, best_id = None, ids.get(ranked[0].row.index) if ranked else None
     if job.request.ensemble and ok:
-        ens, best_id = register_ensemble(job, [t for r in ok for t in r.trials], results)
+        ens, best_id = register_ensemble(job, _candidates(job, ok), results)
     primary = ctx.metrics[0].name
     board = [_entry(r, ids.get(r.row.index), primary) for r in ranked]
     board += [_entry(r, None, primary) for r in results if r.best is None]
@@ -298,6 +305,17 @@ def _finish(
     if front_rows is not None:
         front = [_point(r, ids.get(r.row.index)) for r in front_rows]
     return board, front, ens, best_id
+
+
+def _candidates(job: Job, ok: list[RowResult]) -> list[TrialRecord]:
+    """Ensemble candidates: every complete trial; under a time budget only those whose fold
+    models are still in memory (each row's best ``KEEP_FOLD_MODELS``), so that the finish
+    refits nothing it cannot afford (all trials when none is kept, e.g. after a resume)."""
+    trials = [t for r in ok for t in r.trials]
+    if job.deadline is None:
+        return trials
+    kept = [t for t in trials if (t.row, t.number) in job.ctx.fold_models]
+    return kept or trials
 
 
 def _best_metrics(r: RowResult) -> dict[str, float]:
