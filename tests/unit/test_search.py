@@ -10,7 +10,10 @@ import pytest
 
 from tabstream.pipeline.families import get_family
 from tabstream.pipeline.run import Cancelled, run
+from tabstream.pipeline.types import ProblemSpec
 from tests.unit.pipeline_support import of_type, request, run_collect, store_with
+
+SPEC_BIN = ProblemSpec("binclass", "creditability", ("bad", "good"))
 
 
 @pytest.fixture(autouse=True)
@@ -113,3 +116,25 @@ def test_blob_journal_resumes_too(tmp_path: Path) -> None:
     assert store.exists(f"jobs/{job_id}/study.journal")
     _, events = run_collect(remote, ref, req, job_id=job_id)  # type: ignore[arg-type]
     assert of_type(events, "TrialCompleted") == []
+
+
+def test_defaults_then_the_portfolio_then_the_sampler_across_a_resume(tmp_path: Path) -> None:
+    store, ref = store_with(tmp_path, "credit_g", 200)
+    req, job_id = request("credit_g", n_trials=5, n_splits=2), uuid4()
+    family = get_family("xgboost")
+    first: list[Any] = []
+
+    def stop() -> bool:
+        return len(of_type(first, "TrialCompleted")) >= 2
+
+    with pytest.raises(Cancelled):
+        run(req, ref, store, first.append, job_id=job_id, should_stop=stop)
+    _, events = run_collect(store, ref, req, job_id=job_id)
+    trials = of_type(first, "TrialCompleted") + of_type(events, "TrialCompleted")
+    assert [t.trial for t in trials] == [0, 1, 2, 3, 4]
+    defaults = family.default_params(SPEC_BIN)
+    assert {k: trials[0].params[k] for k in defaults} == defaults
+    for trial, config in zip(trials[1:3], family.portfolio(SPEC_BIN), strict=True):
+        assert {k: trial.params[k] for k in config} == config
+    sampled = {k: trials[3].params[k] for k in ("learning_rate", "max_depth")}
+    assert sampled not in [{k: c[k] for k in sampled} for c in family.portfolio(SPEC_BIN)]

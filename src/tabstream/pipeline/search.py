@@ -10,7 +10,9 @@ Choices:
   ``jobs/<job_id>/oof/row<i>-trial<t>.safetensors`` so a resumed attempt can still ensemble.
 - Resume: the study ``row-<i>-<family>`` is loaded from the job's journal; its COMPLETE and FAIL
   trials count as done. A trial interrupted by a crash or a cancellation stays RUNNING and is
-  redone. Trial 0 runs the family's default params (enqueued).
+  redone. Trial 0 runs the family's default params, the next trials its ``portfolio`` of
+  diverse known-good configs (enqueued), then the sampler takes over: with few trials (a
+  tight time budget) TPE is still sampling at random, and fixed good starting points pay.
 - ``score`` is the mean over folds of the first metric; the objective is its loss, or in a
   Pareto row the scalarised normalised loss (see ``pareto``).
 - Time budget (``ctx.row_deadline`` / ``ctx.search_deadline``, set by ``run(time_budget_s=)``):
@@ -53,6 +55,7 @@ from tabstream.pipeline.rows import (
 from tabstream.pipeline.types import Family, FittedModel, ProblemSpec
 
 DEFAULTS_ATTR = "tabstream_defaults"
+PORTFOLIO_ATTR = "tabstream_portfolio"
 MAX_ERROR = 2000
 FoldModels = list[tuple[Preprocessor, FittedModel]]
 
@@ -100,6 +103,7 @@ def run_row(ctx: SearchContext, row: Row) -> RowResult:
     result = RowResult(row)
     _restore(ctx, study, result)
     _ensure_defaults(study, family.default_params(ctx.spec))
+    portfolio = family.portfolio(ctx.spec)
     done = sum(t.state in (TrialState.COMPLETE, TrialState.FAIL) for t in study.trials)
     durations: list[float] = []
     for _ in range(max(0, ctx.n_trials - done)):
@@ -107,6 +111,7 @@ def run_row(ctx: SearchContext, row: Row) -> RowResult:
         if not _may_start(ctx, result, durations):
             break
         start = time.monotonic()
+        _next_portfolio(study, portfolio)
         if not _run_trial(ctx, study, family, result):
             break
         durations.append(time.monotonic() - start)
@@ -150,6 +155,20 @@ def _ensure_defaults(study: optuna.Study, defaults: dict[str, Any]) -> None:
     live = (TrialState.COMPLETE, TrialState.FAIL, TrialState.WAITING)
     if not any(t.user_attrs.get(DEFAULTS_ATTR) and t.state in live for t in study.trials):
         study.enqueue_trial(defaults, user_attrs={DEFAULTS_ATTR: True})
+
+
+def _next_portfolio(study: optuna.Study, configs: list[dict[str, Any]]) -> None:
+    """When nothing is queued (the defaults ran), enqueue the first portfolio config that has
+    no complete, failed or queued trial yet."""
+    trials = study.get_trials(deepcopy=False)
+    if any(t.state == TrialState.WAITING for t in trials):
+        return
+    live = (TrialState.COMPLETE, TrialState.FAIL)
+    seen = {t.user_attrs.get(PORTFOLIO_ATTR) for t in trials if t.state in live}
+    for i, params in enumerate(configs):
+        if i not in seen:
+            study.enqueue_trial(params, user_attrs={PORTFOLIO_ATTR: i})
+            return
 
 
 def _restore(ctx: SearchContext, study: optuna.Study, result: RowResult) -> None:

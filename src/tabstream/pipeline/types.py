@@ -91,6 +91,11 @@ class Family(Protocol):
         """Sample one configuration from the family's search space."""
         ...
 
+    def portfolio(self, spec: ProblemSpec) -> list[dict[str, Any]]:
+        """Known-good configs tried right after the defaults: values for ``suggest``'s
+        distributions (names as in ``suggest``), each within its range."""
+        ...
+
     def fit(
         self,
         X: FeatureMatrix,

@@ -196,6 +196,10 @@ class TabICLFamily:
         est = _estimator(p, regression, path, device, seed).fit(x, yc)
         return TabICLModel(est, x, yc, config, spec)
 
+    def portfolio(self, spec: ProblemSpec) -> list[dict[str, Any]]:
+        """None beyond the defaults."""
+        return []
+
     def full_data_params(
         self, params: Mapping[str, Any], fold_models: Sequence[FittedModel]
     ) -> dict[str, Any] | None:

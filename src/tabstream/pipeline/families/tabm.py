@@ -252,6 +252,10 @@ class TabMFamily:
         config["epochs"] = _Trainer(model, p, cls, seed).run(data)
         return TabMModel(model, config, spec)
 
+    def portfolio(self, spec: ProblemSpec) -> list[dict[str, Any]]:
+        """None beyond the defaults."""
+        return []
+
     def full_data_params(
         self, params: Mapping[str, Any], fold_models: Sequence[FittedModel]
     ) -> dict[str, Any] | None:

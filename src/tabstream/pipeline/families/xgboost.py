@@ -153,6 +153,17 @@ class XGBoostFamily:
             "early_stopping_rounds": patience(lr),
         }
 
+    def portfolio(self, spec: ProblemSpec) -> list[dict[str, Any]]:
+        """Two configs on either side of the defaults: deeper trees with little leaf
+        regularisation (fits separable classes and fine interactions), and shallow, strongly
+        regularised trees (noisy targets, small data)."""
+        return [
+            {"learning_rate": 0.05, "max_depth": 8, "min_child_weight": 0.1, "subsample": 0.9,
+             "colsample_bytree": 0.7, "reg_lambda": 1.0, "reg_alpha": 0.001},
+            {"learning_rate": 0.1, "max_depth": 4, "min_child_weight": 3.0, "subsample": 0.7,
+             "colsample_bytree": 0.9, "reg_lambda": 10.0, "reg_alpha": 0.1},
+        ]  # fmt: skip
+
     def fit(
         self,
         X: FeatureMatrix,

@@ -209,6 +209,10 @@ class XRFMFamily:
         config = {"params": p, "y_mean": y_mean, "y_std": y_std} | spec_meta(spec)
         return XRFMModel(est, x_t, config, spec)
 
+    def portfolio(self, spec: ProblemSpec) -> list[dict[str, Any]]:
+        """None beyond the defaults."""
+        return []
+
     def full_data_params(
         self, params: Mapping[str, Any], fold_models: Sequence[FittedModel]
     ) -> dict[str, Any] | None:
