@@ -118,3 +118,33 @@ def test_default_model_types_under_a_cpu_budget() -> None:
     assert default_model_types(5000, 20, "cpu", False, 120.0) == ["xgboost"]
     assert default_model_types(1000, 20, "cpu", False, 1e5) == ["xgboost", "tabm", "xrfm"]
     assert default_model_types(1000, 20, "cuda", False, 120.0) == ["tabm", "xgboost", "xrfm"]
+
+
+def test_a_single_endless_fit_stops_inside_its_boosting_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    endless = {"learning_rate": 0.01, "max_depth": 3, "n_estimators": 10**7,
+               "early_stopping_rounds": 10**7}  # fmt: skip
+    monkeypatch.setattr(XGBoostFamily, "default_params", lambda self, spec: endless)
+    store, ref = store_with(tmp_path, "credit_g", 300)
+    start = time.monotonic()
+    _, events = run_collect(
+        store, ref, request("credit_g", n_trials=1, n_splits=None), time_budget_s=2.0
+    )
+    assert time.monotonic() - start < 2.0 + 1.5
+    assert of_type(events, "TrialCompleted") == []
+    (row,) = of_type(events, "RowCompleted")
+    assert row.error is not None and "time budget" in row.error
+
+
+def test_check_time_is_a_no_op_outside_a_budgeted_search() -> None:
+    from tabstream.pipeline.budget import OutOfTime, check_time, time_check
+
+    check_time()
+
+    def due() -> None:
+        raise OutOfTime
+
+    with time_check(due), pytest.raises(OutOfTime):
+        check_time()
+    check_time()

@@ -18,9 +18,10 @@ Choices:
 - Time budget (``ctx.row_deadline`` / ``ctx.search_deadline``, set by ``run(time_budget_s=)``):
   a row starts a new trial only when the median duration of its trials so far still fits before
   the row deadline (its first trial always starts while the search has time left). A trial still
-  running past the row deadline stops between folds once the row has a complete trial (past the
-  search deadline in any case); it is told to optuna as PRUNED, so a resumed attempt redoes it,
-  and emits no TrialCompleted. Without a budget nothing changes.
+  running past the row deadline stops between folds, or inside a fold's training loop for
+  families that call ``budget.check_time`` (xgboost rounds, TabM epochs), once the row has a
+  complete trial (past the search deadline in any case); it is told to optuna as PRUNED, so a
+  resumed attempt redoes it, and emits no TrialCompleted. Without a budget nothing changes.
 - With ``ctx.keep_fold_models`` > 0 (ensembles), the fold models of the row's best that many
   complete trials stay in memory (``ctx.fold_models``), so the ensemble reuses them instead of
   refitting (``fit_folds`` gives the same models on CPU; it remains the fallback).
@@ -30,7 +31,7 @@ from __future__ import annotations
 
 import time
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -39,6 +40,7 @@ from optuna.trial import TrialState
 from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
+from tabstream.pipeline.budget import OutOfTime, time_check
 from tabstream.pipeline.families import get_family
 from tabstream.pipeline.pareto import normalise, scalarise
 from tabstream.pipeline.preprocess import Preprocessor
@@ -58,10 +60,6 @@ DEFAULTS_ATTR = "tabstream_defaults"
 PORTFOLIO_ATTR = "tabstream_portfolio"
 MAX_ERROR = 2000
 FoldModels = list[tuple[Preprocessor, FittedModel]]
-
-
-class OutOfTime(Exception):
-    """The time budget ran out in the middle of a trial."""
 
 
 def _oof_key(ctx: SearchContext, row: int, trial: int) -> str:
@@ -149,6 +147,13 @@ def _check_time(ctx: SearchContext, result: RowResult) -> None:
         raise OutOfTime
     if ctx.row_deadline is not None and result.trials and now >= ctx.row_deadline:
         raise OutOfTime
+
+
+def _fit_check(ctx: SearchContext, result: RowResult) -> Callable[[], None] | None:
+    """The check a family calls while a fold trains (``budget``): the between-folds rule."""
+    if ctx.row_deadline is None and ctx.search_deadline is None:
+        return None
+    return lambda: _check_time(ctx, result)
 
 
 def _ensure_defaults(study: optuna.Study, defaults: dict[str, Any]) -> None:
@@ -263,9 +268,10 @@ def _cross_validate(
         _check_time(ctx, result)
         pre, train, val = ctx.fold_data(family.preprocessing, f)
         start = time.perf_counter()
-        model = family.fit(
-            train, ctx.y[tr], val, ctx.y[va], params, ctx.spec, ctx.device, ctx.random_state + f
-        )
+        with time_check(_fit_check(ctx, result)):
+            model = family.fit(
+                train, ctx.y[tr], val, ctx.y[va], params, ctx.spec, ctx.device, ctx.random_state + f
+            )
         mid = time.perf_counter()
         pred = np.asarray(model.predict_raw(val), dtype=np.float64)
         if ctx.keep_fold_models > 0:

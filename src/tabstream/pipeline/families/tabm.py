@@ -23,6 +23,7 @@ from safetensors.torch import save as st_save
 from tabm import TabM
 from torch import nn
 
+from tabstream.pipeline.budget import check_time
 from tabstream.pipeline.families._common import (
     check_spec,
     dump_json,
@@ -150,6 +151,7 @@ class _Trainer:
         best, best_state, best_epoch, waited = float("inf"), None, 0, 0
         deadline = time.monotonic() + float(self.params.get("time_limit_s") or 1e12)
         for epoch in range(1, int(self.params["max_epochs"]) + 1):
+            check_time()
             self.epoch(x, y)
             if len(xv):
                 loss = _val_loss(_predict(self.model, xv, self.cls), yv, self.cls)

@@ -14,6 +14,7 @@ import numpy as np
 import optuna
 import xgboost as xgb
 
+from tabstream.pipeline.budget import check_time, has_time_check
 from tabstream.pipeline.families._common import (
     check_spec,
     dump_json,
@@ -85,6 +86,14 @@ def _booster_params(
     if spec.kind == "multiclass":
         out["num_class"] = spec.n_classes
     return out
+
+
+class _TimeCheck(xgb.callback.TrainingCallback):
+    """Calls the search's time check after every boosting round (``budget``)."""
+
+    def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+        check_time()
+        return False
 
 
 @dataclass
@@ -198,6 +207,7 @@ class XGBoostFamily:
             evals=evals,
             early_stopping_rounds=int(params.get("early_stopping_rounds", 50)) if evals else None,
             verbose_eval=False,
+            callbacks=[_TimeCheck()] if has_time_check() else None,
         )
         best = int(booster.best_iteration) if evals else rounds - 1
         return XGBoostModel(booster, spec, best)
