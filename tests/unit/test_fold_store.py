@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from pathlib import Path
 
@@ -48,6 +49,24 @@ def test_batch_is_atomic_state_and_offsets(
 
     monkeypatch.setattr("tabstream.projection.store._model_row", crash)
     with pytest.raises(RuntimeError):
+        store.apply_batch(items(envs[5:], start=5))
+    assert store.digest() == before and store.offsets() == offsets
+    monkeypatch.undo()
+    store.apply_batch(items(envs[5:], start=5))
+    assert store.offsets() == {TopicPartition("ev", 0): len(envs)}
+    assert store.get_job("acme", ids[1])["status"] == "completed"  # type: ignore[index]
+
+
+def test_a_write_failing_mid_transaction_rolls_back_state_and_offsets(
+    store: ProjectionStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    envs, ids, _ = world()
+    store.apply_batch(items(envs[:5]))
+    before, offsets = store.digest(), store.offsets()
+    # jobs and trials are written, then the offsets fail: the whole batch must go
+    bad = "INSERT INTO no_such_table VALUES (?, ?, ?)"
+    monkeypatch.setattr("tabstream.projection.store_sql.UPSERT_OFFSET", bad)
+    with pytest.raises(sqlite3.OperationalError):
         store.apply_batch(items(envs[5:], start=5))
     assert store.digest() == before and store.offsets() == offsets
     monkeypatch.undo()

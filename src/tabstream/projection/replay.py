@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,7 +10,8 @@ from typing import Any
 
 from tabstream.adapters.bus.port import EventLog, Record, TopicPartition
 from tabstream.projection.fold import job_of
-from tabstream.projection.store import Item, ProjectionStore, gc_paused
+from tabstream.projection.folder import Folder, open_folder, runs_of
+from tabstream.projection.store import Item, gc_paused
 from tabstream.schemas.events import Envelope, decode
 
 
@@ -75,68 +77,91 @@ async def rebuild(
     path: Path | str,
     topics: Sequence[str],
     until: Mapping[TopicPartition, int] | None = None,
-    batch_size: int = 5000,
+    batch_size: int = 20_000,
+    *,
+    fork: bool | None = None,
 ) -> str:
     """Fold ``topics`` from offset 0 into a fresh store at ``path`` and return its digest.
 
-    With ``until`` (e.g. a live store's ``offsets()``) each partition stops before that offset
-    (partitions absent from it are skipped), so the result is comparable with that store.
-    The fresh store is written with ``synchronous=OFF``: a crashed rebuild is simply redone.
+    Every partition of ``topics`` is read at once by one ``LogFollower`` (one connection and
+    one start-up, the topics interleaved: the fold does not depend on how streams interleave,
+    DESIGN.md §4) up to the end offsets seen when it started. With ``until`` (e.g. a live
+    store's ``offsets()``) each partition stops before that offset instead (partitions absent
+    from it are skipped), so the result is comparable with that store.
+
+    Records are folded ``batch_size`` at a time, each batch one transaction of state and
+    offsets, by a forked child process while this one goes on reading (``folder``; ``fork``
+    forces or forbids the child, by default it is used where forking is safe). The store is
+    built in ``<path>.rebuild`` for speed rather than durability (no fsync per batch), then
+    synced and renamed over ``path``: a crash never leaves a half-built store at ``path``, and
+    a crashed rebuild is simply redone.
     """
-    _remove_store(Path(path))
-    store = ProjectionStore(path, synchronous="OFF")
+    path = Path(path)
+    fresh = path.with_name(path.name + ".rebuild")
+    _remove_store(fresh)
     try:
         with gc_paused():
-            await _fold_topics(log, store, topics, until, batch_size)
-        return store.digest()
-    finally:
-        store.close()
+            folder = open_folder(fresh, fork=fork)
+            try:
+                await _read_log(log, folder, topics, until, batch_size)
+                digest = await folder.finish()
+            except BaseException:
+                folder.abort()
+                raise
+    except BaseException:
+        _remove_store(fresh)
+        raise
+    _fsync(fresh)
+    _remove_store(path, main=False)  # a stale -wal of the old file must not meet the new one
+    os.replace(fresh, path)
+    _fsync(path.parent)
+    return digest
 
 
-async def _fold_topics(
+async def _read_log(
     log: EventLog,
-    store: ProjectionStore,
+    folder: Folder,
     topics: Sequence[str],
     until: Mapping[TopicPartition, int] | None,
     batch_size: int,
 ) -> None:
-    """Read whole batches, decode each envelope once, fold and write ``batch_size`` at a time.
-
-    (Applying in a thread while the next batch is read was tried: with two busy cores it was
-    no faster, as decoding and folding hold the GIL and only SQLite's own work overlaps.)"""
-    for topic in topics:
-        pending: list[Item] = []
-        batches = log.read_batches(topic, to_end=True)
-        try:
-            async for records in batches:
-                pending += decode_items(records, until)
-                if len(pending) >= batch_size:
-                    store.apply_batch(pending)
-                    pending = []
-        finally:
-            await _close(batches)
-        if pending:
-            store.apply_batch(pending)
-
-
-def decode_items(
-    records: Sequence[Record], until: Mapping[TopicPartition, int] | None = None
-) -> list[Item]:
-    """The store's items of ``records`` (each envelope decoded and validated once; None when
-    undecodable), skipping records at or past ``until``'s offset of their partition."""
-    items: list[Item] = []
-    append = items.append
-    for r in records:
-        if until is not None and r.offset >= until.get(r.tp, 0):
-            continue
-        try:
-            env: Envelope | None = decode(r.value)
-        except Exception:  # undecodable: counted by the store, not fatal
-            env = None
-        append((r.topic, r.partition, r.offset, env))
-    return items
+    """Read until every partition reached its end, handing ``folder`` ``batch_size`` records
+    at a time (the envelopes are decoded where they are folded)."""
+    follower = log.follower(topics)
+    await follower.start()
+    try:
+        ends = await follower.end_offsets()
+        if until is not None:
+            ends = {tp: min(end, until.get(tp, 0)) for tp, end in ends.items()}
+        left = {tp: end for tp, end in ends.items() if end > 0}
+        pending: list[Record] = []
+        small = max(1, batch_size // 8)
+        size = small  # the first batch is small, so that folding starts sooner
+        while left:
+            pending += await follower.poll()
+            for tp, end in list(left.items()):
+                if await follower.position(tp) >= end:
+                    del left[tp]
+            while len(pending) >= size or (pending and not left):
+                n = size
+                if not left and len(pending) <= size and len(pending) > 2 * small:
+                    n = len(pending) - small  # so is the last: less is left after folding
+                await folder.fold(runs_of(pending[:n], ends))
+                del pending[:n]
+                size = batch_size
+    finally:
+        await follower.stop()
 
 
-def _remove_store(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm"):
+def _remove_store(path: Path, *, main: bool = True) -> None:
+    for suffix in ("", "-wal", "-shm", "-journal") if main else ("-wal", "-shm", "-journal"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file (or a directory's entries) to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
