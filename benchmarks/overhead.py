@@ -3,12 +3,13 @@
 ``python -m benchmarks.overhead [--dataset credit_g] [--trials 20] [--folds 5] [--repeats 3]``
 
 Both sides: xgboost only, the same TPE sampler and seed (tabstream's row 0 seed), trial 0 the
-family's default params, the same search space (``XGBoostFamily.suggest``), the same stratified
-/ plain K folds, the same booster params (hist, early stopping on the validation fold, the same
-per-fold seeds, the same thread count) and the same mean-over-folds score. The plain loop
-ordinal-encodes categoricals once over all rows and keeps everything in memory; tabstream runs
-``pipeline.run`` for real (LocalArtifactStore in a temp dir: Parquet load, per-fold
-preprocessing, optuna journal file, OOF safetensors, events, refit on all data, bundle save).
+family's default params then its portfolio configs, the same search space
+(``XGBoostFamily.suggest``), the same stratified / plain K folds, the same booster params (hist,
+early stopping on the validation fold, the same per-fold seeds, the same thread count) and the
+same mean-over-folds score. The plain loop ordinal-encodes categoricals once over all rows and
+keeps everything in memory; tabstream runs ``pipeline.run`` for real (LocalArtifactStore in a
+temp dir: Parquet load, per-fold preprocessing, optuna journal file, OOF safetensors, events,
+refit on all data, bundle save).
 
 The ratio is min(tabstream) / min(plain) over ``--repeats`` interleaved runs (target <= 1.10).
 A separate cProfile'd tabstream run breaks its time into phases. Writes
@@ -151,6 +152,8 @@ def run_plain(table: pa.Table, kind: str, label: str, args: argparse.Namespace) 
         direction="minimize", sampler=optuna.samplers.TPESampler(seed=args.seed)
     )
     study.enqueue_trial(family.default_params(spec))
+    for config in family.portfolio(spec):  # tabstream's next trials (``search``)
+        study.enqueue_trial(config)
     scores = []
     for number in range(args.trials):
         trial = study.ask()
