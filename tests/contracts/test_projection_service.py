@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from tabstream.adapters.bus.port import EventLog, OutgoingRecord, Position
@@ -17,6 +19,21 @@ POOLS = ["cpu"]
 
 def topic_of(topics: Topics, kind: str) -> str:
     return {"commands": topics.commands("cpu"), "control": topics.control}.get(kind, topics.events)
+
+
+@asynccontextmanager
+async def following(
+    log: EventLog, path: Path, topics: Topics
+) -> AsyncIterator[tuple[ProjectionStore, ProjectionService]]:
+    """A started projection service on ``log`` folding into a store at ``path``."""
+    store = ProjectionStore(path)
+    service = ProjectionService(log, store, topics, POOLS)
+    await service.start()
+    try:
+        yield store, service
+    finally:
+        await service.stop()
+        store.close()
 
 
 async def publish(log: EventLog, topic: str, env: Envelope) -> Position:
@@ -57,10 +74,7 @@ async def test_follows_waits_and_rebuilds_identically(
 ) -> None:
     log = await backend.open()
     topics = Topics(unique_name)
-    store = ProjectionStore(tmp_path / "live.sqlite")
-    service = ProjectionService(log, store, topics, POOLS)
-    await service.start()
-    try:
+    async with following(log, tmp_path / "live.sqlite", topics) as (store, service):
         jobs = make_jobs(1, 4)
         positions = await publish_jobs(log, topics, jobs)
         await wait_all(service, positions)
@@ -73,9 +87,6 @@ async def test_follows_waits_and_rebuilds_identically(
         assert digest == store.digest()
         full = await rebuild(log, tmp_path / "full.sqlite", names)
         assert full == store.digest()
-    finally:
-        await service.stop()
-        store.close()
 
 
 async def test_resume_from_stored_offsets_does_not_reapply(
@@ -114,10 +125,7 @@ async def test_wait_applied_times_out_and_undecodable_records_are_skipped(
 ) -> None:
     log = await backend.open()
     topics = Topics(unique_name)
-    store = ProjectionStore(tmp_path / "live.sqlite")
-    service = ProjectionService(log, store, topics, POOLS)
-    await service.start()
-    try:
+    async with following(log, tmp_path / "live.sqlite", topics) as (store, service):
         assert not await service.wait_applied(topics.events, 0, 10_000, 0.2)
         bad = await log.publish(OutgoingRecord(topics.events, "k", b"\xffnot json"))
         (job,) = make_jobs(3, 1)
@@ -130,9 +138,6 @@ async def test_wait_applied_times_out_and_undecodable_records_are_skipped(
         assert [i.error is not None for i in items].count(True) == 1
         only = [i async for i in replay(log, topics.projection_topics(POOLS), job=job.job_id)]
         assert len(only) == sum(len(e) for e in job.streams.values())
-    finally:
-        await service.stop()
-        store.close()
 
 
 async def test_concurrent_waiters_wake_when_their_own_record_is_applied(
@@ -140,10 +145,7 @@ async def test_concurrent_waiters_wake_when_their_own_record_is_applied(
 ) -> None:
     log = await backend.open()
     topics = Topics(unique_name)
-    store = ProjectionStore(tmp_path / "live.sqlite")
-    service = ProjectionService(log, store, topics, POOLS)
-    await service.start()
-    try:
+    async with following(log, tmp_path / "live.sqlite", topics) as (store, service):
         first = await log.publish(OutgoingRecord(topics.events, "k", b"\xff"))
         assert await service.wait_applied(topics.events, first.partition, first.offset, 20.0)
         nxt = first.offset + 1
@@ -157,6 +159,3 @@ async def test_concurrent_waiters_wake_when_their_own_record_is_applied(
         for topic, pos in positions:
             assert store.next_offset(topic, pos.partition) > pos.offset
         assert not any(h for h in service._waiters.values())
-    finally:
-        await service.stop()
-        store.close()
