@@ -167,6 +167,7 @@ def test_suggest_samples_the_space(name: str, kind: str) -> None:
 def test_xgboost_suggest_with_fixed_trial_and_ranges() -> None:
     fixed = {
         "learning_rate": 0.05,
+        "grow_policy": "depthwise",
         "max_depth": 4,
         "min_child_weight": 2.0,
         "subsample": 0.9,
@@ -178,6 +179,30 @@ def test_xgboost_suggest_with_fixed_trial_and_ranges() -> None:
         cast(optuna.Trial, optuna.trial.FixedTrial(fixed)), SPECS["binclass"]
     )
     assert {k: params[k] for k in fixed} == fixed
+
+
+def test_xgboost_lossguide_trees_keep_to_their_leaves() -> None:
+    fixed = {
+        "learning_rate": 0.1,
+        "grow_policy": "lossguide",
+        "max_leaves": 8,
+        "min_child_weight": 0.1,
+        "subsample": 1.0,
+        "colsample_bytree": 1.0,
+        "reg_lambda": 1.0,
+        "reg_alpha": 0.01,
+    }
+    family = get_family("xgboost")
+    params = family.suggest(cast(optuna.Trial, optuna.trial.FixedTrial(fixed)), SPECS["regression"])
+    assert params["grow_policy"] == "lossguide" and params["max_depth"] == 0
+    params |= {"n_estimators": 30, "n_threads": 1}
+    X, y, Xv, yv, _, _ = _data("regression")
+    model = family.fit(X, y, Xv, yv, params, SPECS["regression"], "cpu", 0)
+    booster = model.booster  # type: ignore[attr-defined]
+    config = json.loads(booster.save_config())
+    assert config["learner"]["gradient_booster"]["tree_train_param"]["grow_policy"] == "lossguide"
+    leaves = [tree.count("leaf=") for tree in booster.get_dump()]
+    assert max(leaves) == 8
 
 
 def test_tabm_suggested_config_trains() -> None:
