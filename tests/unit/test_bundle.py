@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from tabstream.pipeline.bundle import (
     load_bundle,
     save_bundle,
 )
+from tabstream.pipeline.ensemble import pool
 from tabstream.pipeline.families import get_family
 from tabstream.pipeline.preprocess import Preprocessor
 from tabstream.pipeline.types import ProblemSpec
@@ -118,6 +120,34 @@ def test_version_1_bundles_still_load_as_plain_means(tmp_path: Path) -> None:
     np.testing.assert_allclose(
         old.predict_raw(table), load_bundle(store, "new", digest).predict_raw(table)
     )
+
+
+def test_log_pooled_bundle_predicts_the_log_pool_of_its_members(tmp_path: Path) -> None:
+    store = LocalArtifactStore(tmp_path)
+    bundle = _bundle()
+    table, _ = _table(30, 5)
+    alone = []
+    for i, member in enumerate(bundle.members):
+        single = Bundle("single", SPEC, bundle.features, [replace(member, weight=1.0)])
+        _, digest = save_bundle(store, f"m{i}", single)
+        alone.append(load_bundle(store, f"m{i}", digest).predict_raw(table))
+    _, digest = save_bundle(store, "log", replace(bundle, pooling="log"))
+    manifest = json.loads(store.get_bytes("models/log/manifest.json"))
+    assert manifest["bundle_version"] == 3 and manifest["pooling"] == "log"
+    raw = load_bundle(store, "log", digest).predict_raw(table)
+    np.testing.assert_allclose(raw, pool(alone, [0.75, 0.25], "log"), rtol=1e-6)
+    assert not np.allclose(raw, pool(alone, [0.75, 0.25], "linear"))
+
+
+def test_unknown_pooling_is_refused(tmp_path: Path) -> None:
+    store = LocalArtifactStore(tmp_path)
+    save_bundle(store, "new", _bundle())
+    manifest = json.loads(store.get_bytes("models/new/manifest.json"))
+    manifest["pooling"] = "median"
+    raw = json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
+    store.put_bytes("models/odd/manifest.json", raw)
+    with pytest.raises(BundleIntegrityError, match="pooling"):
+        load_bundle(store, "odd", hashlib.sha256(raw).hexdigest())
 
 
 def _files_of(manifest: dict[str, Any]) -> list[str]:

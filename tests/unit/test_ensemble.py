@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tabstream.pipeline.ensemble import caruana
+from tabstream.pipeline.ensemble import caruana, pool, pooling_for
 
 
 def _logloss(y: np.ndarray, p: np.ndarray) -> float:
@@ -53,3 +53,36 @@ def test_single_bad_init_does_not_hurt_and_is_deterministic() -> None:
     assert a.loss == 0.0
     assert a.members == [0]
     assert np.array_equal(a.counts, b.counts)
+
+
+def test_log_pool_of_two_classes_averages_the_logits() -> None:
+    a = np.array([[0.2, 0.8], [0.9, 0.1]])
+    b = np.array([[0.5, 0.5], [0.6, 0.4]])
+    pooled = pool([a, b], [0.25, 0.75], "log")
+    logit = 0.25 * np.log(a[:, 1] / a[:, 0]) + 0.75 * np.log(b[:, 1] / b[:, 0])
+    np.testing.assert_allclose(pooled[:, 1], 1 / (1 + np.exp(-logit)))
+    np.testing.assert_allclose(pooled.sum(axis=1), 1.0)
+    np.testing.assert_allclose(pool([a, b], [0.25, 0.75], "linear"), 0.25 * a + 0.75 * b)
+
+
+def test_log_pool_stays_sure_where_the_members_agree() -> None:
+    sure = np.array([[0.998, 0.001, 0.001]])
+    unsure = np.array([[0.9, 0.05, 0.05]])
+    log_p = pool([sure, unsure], [0.9, 0.1], "log")[0, 0]
+    linear_p = pool([sure, unsure], [0.9, 0.1], "linear")[0, 0]
+    assert log_p > 0.997 > linear_p
+
+
+def test_pooling_follows_the_task_kind() -> None:
+    assert pooling_for("binclass") == pooling_for("multiclass") == "log"
+    assert pooling_for("regression") == "linear"
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_log_pooled_selection_reports_the_loss_of_its_log_pool(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, size=200)
+    cands = [_noisy_probas(rng, y, 3, noise) for noise in (1.0, 1.5, 2.0, 3.0)]
+    sel = caruana(cands, y, _logloss, init_size=2, n_iterations=15, pooling="log")
+    assert sel.loss <= min(_logloss(y, c) for c in cands) + 1e-12
+    assert _logloss(y, pool(cands, list(sel.weights), "log")) == pytest.approx(sel.loss)

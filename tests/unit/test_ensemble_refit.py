@@ -38,6 +38,7 @@ def test_members_carry_an_all_rows_refit_with_half_the_weight(tmp_path: Path) ->
         assert full.best_iteration + 1 == round(np.mean(fold_rounds) * FULL_DATA_ROUNDS)
     weights = [m.weight for m in result.ensemble.members]
     assert weights == sorted(weights, reverse=True)
+    assert manifest["pooling"] == "log"  # a classification ensemble pools log-probabilities
 
 
 def test_refits_that_would_end_past_the_deadline_are_skipped() -> None:

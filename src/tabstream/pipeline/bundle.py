@@ -13,8 +13,9 @@ predicts one value per id (ids ascending; ``predict_table`` returns them with th
 A single model is one member with one fold model and weight 1. An ensemble member is the fold
 models of one trial, usually its K fold models plus its refit on all rows: it predicts the
 weighted mean of its fold models (``fold_weights``, uniform when absent: bundle version 1), and
-members are weighted. The bundle digest is the sha256 of the manifest bytes, which list every
-file's sha256. No pickle.
+members are weighted and pooled as ``pooling`` says (``ensemble.pool``: log-probabilities for
+classification since bundle version 3; linear, the weighted mean, before). The bundle digest
+is the sha256 of the manifest bytes, which list every file's sha256. No pickle.
 """
 
 from __future__ import annotations
@@ -22,19 +23,20 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import pyarrow as pa
 
+from tabstream.pipeline.ensemble import Pooling, pool
 from tabstream.pipeline.families import get_family
 from tabstream.pipeline.preprocess import Preprocessor
 from tabstream.pipeline.recipes import build_inputs
 from tabstream.pipeline.store import Artifacts
 from tabstream.pipeline.types import FittedModel, ProblemSpec
 
-BUNDLE_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+BUNDLE_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 MANIFEST = "manifest.json"
 
 
@@ -75,6 +77,7 @@ class Bundle:
     members: list[Member]
     metrics: dict[str, float] = field(default_factory=dict)
     recipe: dict[str, Any] | None = None  # forecasting/sequence feature recipe
+    pooling: Pooling = "linear"  # how members combine (``ensemble.pool``)
 
 
 def sha256(data: bytes) -> str:
@@ -143,6 +146,7 @@ def _manifest(bundle: Bundle, members: list[dict[str, Any]]) -> dict[str, Any]:
         "metrics": bundle.metrics,
         "families": sorted({m.family for m in bundle.members}),
         "members": members,
+        "pooling": bundle.pooling,
     }
 
 
@@ -160,22 +164,22 @@ class LoadedModel:
     metrics: dict[str, float]
     members: list[LoadedMember]
     recipe: dict[str, Any] | None = None
+    pooling: Pooling = "linear"
 
     def predict_raw(self, table: pa.Table) -> np.ndarray:
-        """Raw predictions: weighted mean over members of the weighted mean of their fold models.
+        """Raw predictions: the members' weighted pool (``pooling``) of the weighted mean of
+        each member's fold models.
 
         With a recipe, ``table`` holds raw rows and there is one prediction per id (ascending).
         """
         if self.recipe is not None:
             table = build_inputs(self.recipe, table).features
         inputs = self._inputs(table)
-        total: np.ndarray | None = None
-        for weight, folds, fold_weights in self.members:
+        parts = []
+        for _, folds, fold_weights in self.members:
             preds = [model.predict_raw(pre.transform(inputs)) for pre, model in folds]
-            part = weight * np.average(np.stack(preds), axis=0, weights=fold_weights)
-            total = part if total is None else total + part
-        assert total is not None
-        return total
+            parts.append(np.average(np.stack(preds), axis=0, weights=fold_weights))
+        return pool(parts, [weight for weight, _, _ in self.members], self.pooling)
 
     def predict(self, table: pa.Table) -> np.ndarray:
         """Decoded class labels (classification) or predicted values (regression)."""
@@ -214,12 +218,21 @@ def load_bundle(artifacts: Artifacts, model_id: str, expected_sha256: str) -> Lo
     task = manifest["task"]
     classes = tuple(task["classes"]) if task["classes"] is not None else None
     spec = ProblemSpec(task["kind"], task["label"], classes)
+    pooling = _pooling(manifest)
     members = [_load_member(artifacts, base, m, spec) for m in manifest["members"]]
     features = [(f["name"], f["type"]) for f in manifest["features"]]
     return LoadedModel(
         spec, manifest["kind"], features, dict(manifest["metrics"]), members,
-        manifest.get("recipe"),
+        manifest.get("recipe"), pooling,
     )  # fmt: skip
+
+
+def _pooling(manifest: dict[str, Any]) -> Pooling:
+    """Bundles before version 3 pooled linearly."""
+    pooling = manifest.get("pooling", "linear")
+    if pooling not in ("linear", "log"):
+        raise BundleIntegrityError(f"unknown pooling {pooling!r}")
+    return cast(Pooling, pooling)
 
 
 def _load_member(

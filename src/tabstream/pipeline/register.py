@@ -26,7 +26,7 @@ from uuid import UUID, uuid5
 import numpy as np
 
 from tabstream.pipeline.bundle import Bundle, FoldModel, Member, save_bundle
-from tabstream.pipeline.ensemble import caruana
+from tabstream.pipeline.ensemble import Pooling, caruana, pool, pooling_for
 from tabstream.pipeline.families import get_family
 from tabstream.pipeline.metrics import score, to_loss
 from tabstream.pipeline.preprocess import Preprocessor
@@ -105,10 +105,11 @@ def _register(
     kind: Literal["single", "ensemble"],
     members: list[Member],
     metrics: Mapping[str, float],
+    pooling: Pooling = "linear",
 ) -> UUID:
     ctx = job.ctx
     model_id = uuid5(ctx.job_id, name)
-    bundle = Bundle(kind, ctx.spec, job.features, members, finite(metrics), job.recipe)
+    bundle = Bundle(kind, ctx.spec, job.features, members, finite(metrics), job.recipe, pooling)
     uri, digest = save_bundle(ctx.artifacts, str(model_id), bundle)
     classes = list(ctx.spec.classes) if ctx.spec.classes is not None else None
     ctx.emit(
@@ -169,7 +170,10 @@ def register_ensemble(
     """Caruana over the trials' OOF predictions; save and announce the ensemble bundle."""
     ctx = job.ctx
     y = ctx.y[ctx.covered]
-    sel = caruana([t.oof for t in trials], y, _ensemble_loss(ctx), CARUANA_INIT, CARUANA_ITERATIONS)
+    pooling = pooling_for(ctx.spec.kind)
+    sel = caruana(
+        [t.oof for t in trials], y, _ensemble_loss(ctx), CARUANA_INIT, CARUANA_ITERATIONS, pooling
+    )
     family_of = {r.row.index: r.row.family for r in results}
     members, info, skipped = [], [], 0
     for i in sorted(sel.members, key=lambda i: (-sel.weights[i], i)):
@@ -181,7 +185,7 @@ def register_ensemble(
         info.append(EnsembleMember(row=t.row, family=family, trial=t.number, weight=weight))
     if skipped:
         job.notes.append(f"time budget: {skipped} ensemble members kept their fold models only")
-    oof = sum(float(sel.weights[i]) * trials[i].oof for i in sel.members)
-    metrics, _ = fold_metrics(ctx, np.asarray(oof))
-    model_id = _register(job, "ensemble", "ensemble", members, metrics)
+    oof = pool([trials[i].oof for i in sel.members], [sel.weights[i] for i in sel.members], pooling)
+    metrics, _ = fold_metrics(ctx, oof)
+    model_id = _register(job, "ensemble", "ensemble", members, metrics, pooling)
     return EnsembleInfo(members=info, metrics=finite(metrics)), model_id
