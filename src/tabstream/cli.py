@@ -61,7 +61,7 @@ def up(
 
     import uvicorn
 
-    from tabstream.bootstrap import build_stack, ensure_api_token
+    from tabstream.bootstrap import build_stack, ensure_api_token, tune_gc
     from tabstream.logs import configure_logging
     from tabstream.settings import ApiSettings
 
@@ -75,6 +75,7 @@ def up(
     elif token:
         print(f"API token: see {settings.data_dir / 'api.token'}", file=sys.stderr)
     app = build_stack(settings, workers=workers)
+    tune_gc()
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
 
 
@@ -88,14 +89,16 @@ def api(
     """Run the REST API (with the projection inside) under uvicorn."""
     import uvicorn
 
-    from tabstream.bootstrap import build_api
+    from tabstream.bootstrap import build_api, tune_gc
     from tabstream.logs import configure_logging
     from tabstream.settings import ApiSettings
 
     overrides: dict[str, Any] = {"bus": bus, "data_dir": data_dir, "host": host, "port": port}
     settings = ApiSettings(**{k: v for k, v in overrides.items() if v is not None})
     configure_logging(settings.log_format, settings.log_level)
-    uvicorn.run(build_api(settings), host=settings.host, port=settings.port, log_level="warning")
+    app = build_api(settings)
+    tune_gc()
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
 
 
 # -- worker, up, quickstart -------------------------------------------------------------------

@@ -6,6 +6,7 @@ import asyncio
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from tabstream.adapters.artifacts.port import ArtifactStore
 from tabstream.adapters.bus.port import BusUnavailable, EventLog, OutgoingRecord, Position
@@ -16,6 +17,14 @@ from tabstream.producer_api.topics import ApiTopics
 from tabstream.schemas import Envelope, EventPayload, Producer, encode, headers
 
 DATASET_CACHE_SIZE = 1024
+
+
+class Published(NamedTuple):
+    """A record this replica published: where it landed and its envelope."""
+
+    topic: str
+    position: Position
+    envelope: Envelope
 
 
 @dataclass(frozen=True)
@@ -75,15 +84,34 @@ class ApiContext:
 
         Raises ``BusUnavailable`` when no ack arrives within ``submit_timeout_s``.
         """
+        return (await self.publish_envelope(topic, payload, tenant, key)).position
+
+    async def publish_envelope(
+        self, topic: str, payload: EventPayload, tenant: str, key: str | None = None
+    ) -> Published:
+        """``publish``, returning the envelope too (for ``wait_applied``)."""
         env = Envelope.wrap(payload, tenant=tenant, producer=self.producer)
         record = OutgoingRecord(topic, key or env.aggregate_id, encode(env), headers(env))
         try:
             async with asyncio.timeout(self.limits.submit_timeout_s):
-                return await self.log.publish(record)
+                position = await self.log.publish(record)
         except TimeoutError:
             raise BusUnavailable(
                 f"the event log did not acknowledge within {self.limits.submit_timeout_s:g} s"
             ) from None
+        return Published(topic, position, env)
+
+    async def wait_applied(self, published: Published) -> bool:
+        """Wait (``apply_timeout_s`` at most) until the local projection has folded a record
+        this replica published, so that its next read sees it; False when the wait timed out.
+        The projection is handed the envelope itself and need not decode the record again."""
+        return await self.read_model.wait_applied(
+            published.topic,
+            published.position.partition,
+            published.position.offset,
+            self.limits.apply_timeout_s,
+            published.envelope,
+        )
 
     def remember(self, tenant: str, key: str, job_id: str, digest: str) -> None:
         """Keep a just-acknowledged idempotent submission until the projection has it."""

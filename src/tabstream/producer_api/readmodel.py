@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from tabstream.schemas import Envelope
+
 Row = Mapping[str, Any]
 
 
@@ -66,8 +68,18 @@ class JobReadModel(Protocol):
         """The tenant's models."""
         ...
 
-    async def wait_applied(self, topic: str, partition: int, offset: int, timeout_s: float) -> bool:
-        """Wait until the record at (topic, partition, offset) is folded; False on timeout."""
+    async def wait_applied(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        timeout_s: float,
+        envelope: Envelope | None = None,
+    ) -> bool:
+        """Wait until the record at (topic, partition, offset) is folded; False on timeout.
+
+        ``envelope``: the record's own envelope, when the caller published it; the projection
+        may fold it as it is instead of decoding the record's bytes again."""
         ...
 
     async def lag(self) -> int | None:

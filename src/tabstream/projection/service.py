@@ -22,6 +22,8 @@ from tabstream.schemas.topics import Topics
 
 _log = get_logger(__name__)
 _RETRY_S = 1.0
+MAX_HANDED_OVER = 10_000
+"""Envelopes handed over by ``wait_applied`` callers, at most (beyond, records are decoded)."""
 
 
 class ProjectionService:
@@ -47,7 +49,9 @@ class ProjectionService:
         self._queue: asyncio.Queue[Record] = asyncio.Queue(maxsize=4 * batch_size)
         self._waiters: dict[TopicPartition, list[tuple[int, int, asyncio.Future[None]]]] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._published: dict[tuple[str, int, int], Envelope] = {}
         self.undecodable = 0
+        self.handed_over = 0
         self.applied = 0
         self._observers = list(observers)
 
@@ -77,12 +81,26 @@ class ProjectionService:
         finally:
             await self.stop()
 
-    async def wait_applied(self, topic: str, partition: int, offset: int, timeout_s: float) -> bool:
+    async def wait_applied(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        timeout_s: float,
+        envelope: Envelope | None = None,
+    ) -> bool:
         """Wait until the record at ``offset`` of ``topic``/``partition`` is applied (True) or
         ``timeout_s`` passed (False). Applied means committed to the store, so any read of
-        the store afterwards sees it."""
+        the store afterwards sees it.
+
+        ``envelope``: the record's envelope, when the caller published the record itself (the
+        log acknowledged it at that position); it is folded as it is, without decoding the
+        record's bytes, if the record has not been folded yet."""
         if self.store.next_offset(topic, partition) > offset:
             return True
+        position = (topic, partition, offset)
+        if envelope is not None and len(self._published) < MAX_HANDED_OVER:
+            self._published[position] = envelope
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         heap = self._waiters.setdefault(TopicPartition(topic, partition), [])
         heapq.heappush(heap, (offset, id(waiter), waiter))
@@ -91,6 +109,8 @@ class ProjectionService:
                 await waiter
         except TimeoutError:
             return self.store.next_offset(topic, partition) > offset
+        finally:
+            self._published.pop(position, None)
         return True
 
     def _release(self, touched: set[TopicPartition]) -> None:
@@ -183,6 +203,10 @@ class ProjectionService:
         await self._start_readers()
 
     def _item(self, record: Record) -> Item:
+        own = self._published.pop((record.topic, record.partition, record.offset), None)
+        if own is not None:
+            self.handed_over += 1
+            return (record.topic, record.partition, record.offset, own)
         item = decode_record(record)
         if item.error is not None:
             self.undecodable += 1

@@ -126,13 +126,11 @@ async def _register(
         created_at=utcnow(),
     )
     try:
-        position = await ctx.publish(ctx.topics.events, event, tenant)
+        published = await ctx.publish_envelope(ctx.topics.events, event, tenant)
     except BaseException:
         await anyio.to_thread.run_sync(ctx.artifacts.delete, f"datasets/{dataset_id}")
         raise
-    await ctx.read_model.wait_applied(
-        ctx.topics.events, position.partition, position.offset, limits.apply_timeout_s
-    )
+    await ctx.wait_applied(published)
     return DatasetOut(
         dataset_id=dataset_id,
         name=name,

@@ -83,13 +83,10 @@ async def _submit(
         idempotency_key=key,
         request_digest=digest,
     )
-    topic = ctx.topics.commands(pool)
-    position = await ctx.publish(topic, command, tenant)
+    published = await ctx.publish_envelope(ctx.topics.commands(pool), command, tenant)
     if key is not None:
         ctx.remember(tenant, key, str(job_id), digest)
-    applied = await ctx.read_model.wait_applied(
-        topic, position.partition, position.offset, ctx.limits.apply_timeout_s
-    )
+    applied = await ctx.wait_applied(published)
     message = f"job accepted on pool {pool!r}" + ("" if applied else " (projection catching up)")
     return TrainerRunResponse(
         job_id=job_id, status="pending", message=message, dataset_id=body.dataset_id
