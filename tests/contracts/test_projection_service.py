@@ -168,21 +168,18 @@ async def test_handed_over_envelopes_are_folded_without_decoding_and_match_a_reb
     topics = Topics(unique_name)
     store = ProjectionStore(tmp_path / "live.sqlite")
     service = ProjectionService(log, store, topics, POOLS)
-    published = []
-    for h in make_jobs(4, 3):
-        for kind, envs in h.streams.items():
-            for env in envs:
-                topic = topic_of(topics, kind)
-                published.append((topic, await publish(log, topic, env), env))
+    jobs = make_jobs(4, 3)
+    positions = await publish_jobs(log, topics, jobs)
+    envelopes = [env for h in jobs for envs in h.streams.values() for env in envs]
     waits = [
         asyncio.create_task(service.wait_applied(topic, pos.partition, pos.offset, 20.0, env))
-        for topic, pos, env in published
+        for (topic, pos), env in zip(positions, envelopes, strict=True)
     ]
     await asyncio.sleep(0)  # every wait has handed its envelope over before folding starts
     await service.start()
     try:
         assert all(await asyncio.gather(*waits))
-        assert service.handed_over == len(published) and service.undecodable == 0
+        assert service.handed_over == len(envelopes) and service.undecodable == 0
         digest = await rebuild(log, tmp_path / "fresh.sqlite", topics.projection_topics(POOLS))
         assert digest == store.digest()
     finally:
