@@ -9,9 +9,10 @@ running sum so each step costs one metric evaluation per candidate:
   logarithmic opinion pool; for two classes, the weighted mean of the logits). Where members
   agree that a row is easy, the pool stays as sure as they are, instead of being pulled towards
   the least confident member as a mean of probabilities is.
- The best ensemble seen along the way is returned
-(its first state is the best single candidate), so the result never scores worse on OOF than
-the best single candidate. Ties go to the lowest candidate index.
+
+The best ensemble seen along the way is returned (its first state is the best single
+candidate), so the result never scores worse on OOF than the best single candidate. Ties go to
+the lowest candidate index.
 """
 
 from __future__ import annotations
