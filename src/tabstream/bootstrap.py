@@ -211,6 +211,7 @@ def build_api(
     async def connect() -> None:
         await log.start()
         await log.create_topics(topics.all_with_partitions())
+        await ctx.learn_partitions()
         await service.start()
 
     @asynccontextmanager

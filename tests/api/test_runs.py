@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tabstream.adapters.bus.partitioner import partition_for
 from tabstream.bootstrap import build_api
 from tabstream.schemas import decode
 from tests.api import workers
@@ -31,6 +33,27 @@ async def test_run_is_202_and_visible_at_once(api: Api) -> None:
     job = await api.client.get(f"/v1/jobs/{body['job_id']}", headers=AUTH_A)
     assert job.status_code == 200 and job.json()["status"] == "pending"
     assert job.json()["request"]["task"]["label_column"] == "y"
+
+
+async def test_a_burst_of_runs_gets_version_7_ids_on_the_partitions_their_keys_map_to(
+    api: Api,
+) -> None:
+    dataset_id = await upload(api.client)
+    burst = [
+        api.client.post("/v1/trainer/run", json=run_body(dataset_id), headers=AUTH_A)
+        for _ in range(12)
+    ]
+    job_ids = {uuid.UUID(r.json()["job_id"]) for r in await asyncio.gather(*burst)}
+    assert len(job_ids) == 12 and {j.version for j in job_ids} == {7}
+    topic = api.ctx.topics.commands("cpu")
+    partitions = await api.ctx.log.partitions(topic)
+    landed = {
+        uuid.UUID(record.key): record.partition
+        async for record in api.ctx.log.read(topic)
+        if uuid.UUID(record.key) in job_ids
+    }
+    assert landed == {j: partition_for(str(j), partitions) for j in job_ids}
+    assert api.ctx.job_ids[topic].partitions == partitions
 
 
 async def test_unknown_or_foreign_dataset_is_404(api: Api) -> None:

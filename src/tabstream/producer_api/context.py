@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -12,6 +13,7 @@ from tabstream.adapters.artifacts.port import ArtifactStore
 from tabstream.adapters.bus.port import BusUnavailable, EventLog, OutgoingRecord, Position
 from tabstream.adapters.secrets import HeaderCipher
 from tabstream.producer_api.auth import Authenticator
+from tabstream.producer_api.job_ids import JobIdDraw, uuid7
 from tabstream.producer_api.readmodel import JobReadModel, Row
 from tabstream.producer_api.topics import ApiTopics
 from tabstream.schemas import Envelope, EventPayload, Producer, encode, headers
@@ -61,6 +63,18 @@ class ApiContext:
         default_factory=OrderedDict
     )
     dataset_cache: OrderedDict[tuple[str, str], Row] = field(default_factory=OrderedDict)
+    job_ids: dict[str, JobIdDraw] = field(default_factory=dict)
+
+    async def learn_partitions(self) -> None:
+        """Read the partition count of each pool's commands topic, for ``new_job_id``."""
+        for pool in self.topics.pools:
+            topic = self.topics.commands(pool)
+            self.job_ids[topic] = JobIdDraw(await self.log.partitions(topic))
+
+    def new_job_id(self, topic: str) -> uuid.UUID:
+        """A job id for a run published to ``topic`` (see ``job_ids``)."""
+        draw = self.job_ids.get(topic)
+        return uuid7() if draw is None else draw.draw()
 
     def dataset(self, tenant: str, dataset_id: str) -> Row | None:
         """The tenant's dataset; registered datasets never change, so hits are cached (LRU)."""

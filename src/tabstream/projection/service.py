@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 
 from tabstream.adapters.bus.port import EventLog, Record, TopicPartition
+from tabstream.deadlines import Deadlines
 from tabstream.logs import get_logger
 from tabstream.projection.replay import decode_record, to_item
 from tabstream.projection.store import Item, ProjectionStore
@@ -50,6 +51,7 @@ class ProjectionService:
         self._waiters: dict[TopicPartition, list[tuple[int, int, asyncio.Future[None]]]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._published: dict[tuple[str, int, int], Envelope] = {}
+        self._deadlines = Deadlines(TimeoutError)
         self.undecodable = 0
         self.handed_over = 0
         self.applied = 0
@@ -90,8 +92,8 @@ class ProjectionService:
         envelope: Envelope | None = None,
     ) -> bool:
         """Wait until the record at ``offset`` of ``topic``/``partition`` is applied (True) or
-        ``timeout_s`` passed (False). Applied means committed to the store, so any read of
-        the store afterwards sees it.
+        ``timeout_s`` passed (False; a coarse deadline, see ``tabstream.deadlines``). Applied
+        means committed to the store, so any read of the store afterwards sees it.
 
         ``envelope``: the record's envelope, when the caller published the record itself (the
         log acknowledged it at that position); it is folded as it is, without decoding the
@@ -104,9 +106,9 @@ class ProjectionService:
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         heap = self._waiters.setdefault(TopicPartition(topic, partition), [])
         heapq.heappush(heap, (offset, id(waiter), waiter))
+        self._deadlines.watch(waiter, timeout_s)
         try:
-            async with asyncio.timeout(timeout_s):
-                await waiter
+            await waiter
         except TimeoutError:
             return self.store.next_offset(topic, partition) > offset
         finally:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
-from itertools import filterfalse
-from operator import methodcaller
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -21,6 +20,7 @@ from tabstream.adapters.bus.kafka_group import (
     to_records,
     unavailable,
 )
+from tabstream.adapters.bus.partitioner import murmur2, partition_for
 from tabstream.adapters.bus.port import (
     BusUnavailable,
     OutgoingRecord,
@@ -29,49 +29,31 @@ from tabstream.adapters.bus.port import (
     TopicPartition,
     flatten,
 )
+from tabstream.deadlines import Deadlines
 
 _TOPIC_EXISTS = 36
-_CHECK_S = 0.1
 _REPLAY_FETCH_BYTES = 4 * 1024 * 1024
 _REPLAY_MAX_RECORDS = 10_000
-_done = methodcaller("done")
 _new_tuple = tuple.__new__
 
 
-class AckDeadlines:
-    """Fails send futures not acknowledged within the timeout.
+def _no_ack() -> KafkaTimeoutError:
+    """The error of a send not acknowledged in time (aiokafka's idempotent producer retries
+    forever, so acks need a deadline)."""
+    return KafkaTimeoutError("no acknowledgement in time")
 
-    aiokafka's idempotent producer retries forever, so acks need a deadline. Publishes since the
-    last check share one deadline, set by the next check; a publish costs one list append (no
-    timer, no clock read, no new object), and each check drops the futures already done.
-    """
 
-    def __init__(self, timeout_s: float) -> None:
-        self._timeout_s = timeout_s
-        self._new: list[asyncio.Future[Any]] = []
-        self._pending: list[tuple[float, list[asyncio.Future[Any]]]] = []
-        self._timer: asyncio.TimerHandle | None = None
-
-    def watch(self, future: asyncio.Future[Any]) -> None:
-        """Fail ``future`` with ``KafkaTimeoutError`` unless it is done within the timeout
-        (checked every ``_CHECK_S``, so it fails at most ``2 * _CHECK_S`` late)."""
-        self._new.append(future)
-        if self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(_CHECK_S, self._check)
-
-    def _check(self) -> None:
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        groups = [*self._pending, (now + self._timeout_s, self._new)]
-        self._new, self._pending = [], []
-        for deadline, futures in groups:
-            waiting = list(filterfalse(_done, futures))
-            if deadline <= now:
-                for future in waiting:
-                    future.set_exception(KafkaTimeoutError("no acknowledgement in time"))
-            elif waiting:
-                self._pending.append((deadline, waiting))
-        self._timer = loop.call_later(_CHECK_S, self._check) if self._pending else None
+def key_partitioner(key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
+    """aiokafka's default partitioner (murmur2 of the key, random without a key), through
+    ``partition_for``'s cache: the API draws job ids by partition (``producer_api.job_ids``),
+    so the hash of a command's key is known before it is sent."""
+    if key is None:
+        return random.choice(available or all_partitions)
+    try:
+        index = partition_for(key.decode(), len(all_partitions))
+    except UnicodeDecodeError:
+        index = (murmur2(key) & 0x7FFFFFFF) % len(all_partitions)
+    return all_partitions[index]
 
 
 class KafkaEventLog:
@@ -100,7 +82,7 @@ class KafkaEventLog:
         self._admin: Any = None
         self._probe: Any = None
         self._lock = asyncio.Lock()
-        self._acks = AckDeadlines(self._timeout_s)
+        self._acks = Deadlines(_no_ack)
 
     def client_kwargs(self) -> dict[str, Any]:
         """Connection settings shared by every client this log creates."""
@@ -121,6 +103,7 @@ class KafkaEventLog:
             "acks": "all",
             "linger_ms": self._linger_ms,
             "max_batch_size": self._max_batch_size,
+            "partitioner": key_partitioner,
         }
 
     async def start(self) -> None:
@@ -170,7 +153,7 @@ class KafkaEventLog:
                 key=record.key.encode(),
                 headers=list(record.headers) if record.headers else None,
             )
-            self._acks.watch(future)
+            self._acks.watch(future, self._timeout_s)
             meta = await future
         except (TimeoutError, KafkaError) as exc:
             if unavailable(exc):

@@ -70,8 +70,9 @@ def _replay(
 async def _submit(
     ctx: ApiContext, tenant: str, body: TrainerRunRequest, digest: str, key: str | None
 ) -> TrainerRunResponse:
-    job_id = uuid.uuid4()
     pool = choose_pool(body, ctx.topics.pools)
+    topic = ctx.topics.commands(pool)
+    job_id = ctx.new_job_id(topic)
     secret = body.teacher_predict_headers
     command = RunRequested(
         job_id=job_id,
@@ -83,7 +84,7 @@ async def _submit(
         idempotency_key=key,
         request_digest=digest,
     )
-    published = await ctx.publish_envelope(ctx.topics.commands(pool), command, tenant)
+    published = await ctx.publish_envelope(topic, command, tenant)
     if key is not None:
         ctx.remember(tenant, key, str(job_id), digest)
     applied = await ctx.wait_applied(published)

@@ -1,0 +1,65 @@
+"""Coarse deadlines: a future not done in time fails, never early; done ones are let go."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from aiokafka.errors import KafkaTimeoutError
+
+from tabstream.adapters.bus.kafka import _no_ack
+from tabstream.deadlines import Deadlines
+
+
+async def test_a_future_not_done_fails_after_its_timeout_and_not_before() -> None:
+    loop = asyncio.get_running_loop()
+    deadlines = Deadlines(_no_ack)
+    late: asyncio.Future[int] = loop.create_future()
+    start = loop.time()
+    deadlines.watch(late, 0.15)
+    with pytest.raises(KafkaTimeoutError):
+        await late
+    assert 0.15 <= loop.time() - start <= 0.15 + 0.2 + 0.1
+
+
+async def test_futures_with_different_timeouts_fail_each_at_its_own_deadline() -> None:
+    loop = asyncio.get_running_loop()
+    deadlines = Deadlines(TimeoutError, check_s=0.02)
+    short: asyncio.Future[None] = loop.create_future()
+    long: asyncio.Future[None] = loop.create_future()
+    start = loop.time()
+    deadlines.watch(short, 0.05)
+    deadlines.watch(long, 0.3)
+    with pytest.raises(TimeoutError):
+        await short
+    assert 0.05 <= loop.time() - start < 0.3 and not long.done()
+    with pytest.raises(TimeoutError):
+        await long
+    assert 0.3 <= loop.time() - start <= 0.3 + 0.04 + 0.1
+
+
+async def test_done_futures_are_let_go_and_the_timer_stops() -> None:
+    loop = asyncio.get_running_loop()
+    deadlines = Deadlines(_no_ack)
+    acked: list[asyncio.Future[int]] = [loop.create_future() for _ in range(3)]
+    for future in acked:
+        deadlines.watch(future, 5.0)
+        future.set_result(1)
+    slow: asyncio.Future[int] = loop.create_future()
+    deadlines.watch(slow, 5.0)
+    await asyncio.sleep(0.15)
+    assert deadlines.watched == 1
+    slow.set_result(2)
+    await asyncio.sleep(0.15)
+    assert deadlines.watched == 0 and deadlines._timer is None
+    assert [f.result() for f in acked] == [1, 1, 1] and slow.result() == 2
+
+
+async def test_a_cancelled_future_is_let_go_without_error() -> None:
+    loop = asyncio.get_running_loop()
+    deadlines = Deadlines(TimeoutError, check_s=0.02)
+    gone: asyncio.Future[None] = loop.create_future()
+    deadlines.watch(gone, 0.05)
+    gone.cancel()
+    await asyncio.sleep(0.15)
+    assert gone.cancelled() and deadlines.watched == 0
