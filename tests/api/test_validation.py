@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
-from tests.api.conftest import AUTH_A, Api, run_body
+from tests.api.conftest import AUTH_A, Api, run_body, upload
 
 DATASET = "3c90c3cc-0d44-4b50-8888-8dd25736052a"
 URL = "https://teacher.example/predict"
@@ -69,3 +70,34 @@ async def test_422_for_a_body_that_is_not_an_object_redacts_too(api: Api) -> Non
     r = await api.client.post("/v1/trainer/run", json=body, headers=AUTH_A)
     assert r.status_code == 422
     assert "s3cret" not in r.text
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type", "kind"),
+    [
+        (b"", "application/json", "missing"),
+        (b'{"dataset_id": ', "application/json", "json_invalid"),
+        (
+            b'xbA\xe7\x15l\xff {"teacher_predict_headers": "s3cret"}',
+            "application/json",
+            "json_invalid",
+        ),
+        (b'{"teacher_predict_headers": {"X": "s3cret"}}', "text/plain", "model_attributes_type"),
+    ],
+)
+async def test_a_body_that_is_missing_not_json_or_not_declared_json_is_a_422_on_body(
+    api: Api, content: bytes, content_type: str, kind: str
+) -> None:
+    headers = {**AUTH_A, "content-type": content_type}
+    r = await api.client.post("/v1/trainer/run", content=content, headers=headers)
+    assert r.status_code == 422, r.text
+    [error] = r.json()["detail"]
+    assert error["type"] == kind and error["loc"][0] == "body"
+    assert "s3cret" not in r.text
+
+
+async def test_a_json_body_without_content_type_is_accepted_as_json(api: Api) -> None:
+    dataset_id = await upload(api.client)
+    content = json.dumps(run_body(dataset_id)).encode()
+    r = await api.client.post("/v1/trainer/run", content=content, headers=AUTH_A)
+    assert r.status_code == 202, r.text

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -14,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tabstream.adapters.bus.port import BusUnavailable
 from tabstream.producer_api.auth import AuthError
+from tabstream.producer_api.bodies import openapi_components
 from tabstream.producer_api.context import ApiContext
 from tabstream.producer_api.errors import validation_error
 from tabstream.producer_api.observability import RequestContext
@@ -46,12 +48,31 @@ def create_app(ctx: ApiContext, lifespan: Lifespan | None = None) -> FastAPI:
     if ctx.bench_echo:
         app.include_router(bench.router)
     mount_dashboard(app)
+    add_openapi_components(app, openapi_components(runs.BODY_MODELS))
     app.add_exception_handler(AuthError, _unauthorized)
     app.add_exception_handler(BusUnavailable, _bus_unavailable)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_middleware(RotatedTokenHeaders)
     app.add_middleware(RequestContext)
     return app
+
+
+def add_openapi_components(app: FastAPI, schemas: dict[str, Any]) -> None:
+    """Add component ``schemas`` the routes refer to without FastAPI knowing the models
+    (bodies validated by ``bodies.json_body``); FastAPI's own entries win on a name clash."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = generate()  # FastAPI keeps it as app.openapi_schema
+            components = document.setdefault("components", {}).setdefault("schemas", {})
+            for name, schema in schemas.items():
+                components.setdefault(name, schema)
+            document["components"]["schemas"] = dict(sorted(components.items()))
+            return document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"

@@ -6,8 +6,9 @@ import asyncio
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException
+from fastapi import APIRouter, Header, HTTPException, Request, Response
 
+from tabstream.producer_api.bodies import body_openapi, json_body, json_response
 from tabstream.producer_api.context import ApiContext, utcnow
 from tabstream.producer_api.deps import Ctx, Tenant
 from tabstream.producer_api.submission import check_against_dataset, choose_pool, request_digest
@@ -15,6 +16,8 @@ from tabstream.producer_api.teachers import teacher_errors
 from tabstream.schemas import RunRequested, TrainerRunRequest, TrainerRunResponse
 
 router = APIRouter(prefix="/v1/trainer", tags=["runs"])
+BODY_MODELS = [TrainerRunRequest]
+"""Models of bodies validated by ``json_body`` (their schemas go to the OpenAPI components)."""
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {"description": "dataset not found"},
     409: {"description": "Idempotency-Key reused with another body"},
@@ -24,11 +27,24 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=256)]
 
 
-@router.post("/run", status_code=202, responses=_RESPONSES)
+@router.post(
+    "/run",
+    status_code=202,
+    response_model=TrainerRunResponse,
+    responses=_RESPONSES,
+    openapi_extra=body_openapi(TrainerRunRequest),
+)
 async def trainer_run(
-    body: TrainerRunRequest, ctx: Ctx, tenant: Tenant, idempotency_key: IdempotencyKey = None
-) -> TrainerRunResponse:
+    request: Request, ctx: Ctx, tenant: Tenant, idempotency_key: IdempotencyKey = None
+) -> Response:
     """Configure a Trainer and run HPO across a model matrix (asynchronously: 202 + job_id)."""
+    body = await json_body(request, TrainerRunRequest)
+    return json_response(await _accept(ctx, tenant, body, idempotency_key), 202)
+
+
+async def _accept(
+    ctx: ApiContext, tenant: str, body: TrainerRunRequest, idempotency_key: str | None
+) -> TrainerRunResponse:
     dataset = ctx.dataset(tenant, str(body.dataset_id))
     if dataset is None:
         raise HTTPException(404, f"dataset {body.dataset_id} not found")
