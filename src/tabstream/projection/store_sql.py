@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from typing import Any
 
 import orjson
@@ -60,11 +61,27 @@ DIGEST_TABLES = (
 
 
 _SORTED = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+# Where orjson's text differs from json's: floats from 1e-9 to 1e-4 (1e-7 and 0.00001 against
+# 1e-07 and 1e-05). A number in JSON text follows ``:``, ``,`` or ``[`` (strings start with ``"``).
+_FLOAT_TEXT_DIFFERS = re.compile(rb"(?:^|[:,\[])-?(?:\d+(?:\.\d+)?e-|0\.0000)")
 
 
 def dumps(value: Any) -> str:
-    """Canonical JSON: sorted keys, no whitespace (for state that is reloaded and mutated)."""
-    return _SORTED.encode(value)
+    """Canonical JSON: sorted keys, no whitespace (for state that is reloaded and mutated).
+
+    The text is ``json.dumps(value, sort_keys=True, separators=(",", ":"),
+    ensure_ascii=False)``, byte for byte: stored rows and the rebuild digest were made with it.
+    orjson writes it about ten times faster and is used wherever its text is the same; json
+    writes the rest (small floats, integers past 64 bits, lone surrogates). States hold no
+    NaN or infinity (events refuse them), the one other case where the two differ.
+    """
+    try:
+        text = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        return _SORTED.encode(value)
+    if _FLOAT_TEXT_DIFFERS.search(text):
+        return _SORTED.encode(value)
+    return text.decode()
 
 
 def dumps_built(value: Any) -> str:

@@ -1,0 +1,45 @@
+"""The projection's state JSON is json.dumps' canonical text byte for byte, however written."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tabstream.projection.store_sql import dumps
+
+SMALL_FLOATS = st.floats(min_value=1e-10, max_value=1e-3) | st.floats(
+    min_value=-1e-3, max_value=-1e-10
+)
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | SMALL_FLOATS
+    | st.text()
+)
+VALUES = st.recursive(
+    SCALARS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+def reference(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(st.text(), VALUES, max_size=6))
+def test_state_text_equals_json_dumps(state: dict[str, Any]) -> None:
+    assert dumps(state) == reference(state)
+
+
+def test_the_cases_orjson_writes_differently_fall_back_to_json() -> None:
+    for value in (1e-05, -3.9e-08, 1e-9, 0.00012, 2**64, "\ud800", {1: "int key"}):
+        state = {"x": value, "when": "2026-11-27T12:00:00+00:00"}
+        assert dumps(state) == reference(state)
+    assert dumps({"v": 1e-5}) == '{"v":1e-05}'
