@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tabstream.projection.store_sql import dumps
+from tabstream.projection.store_sql import _has_small_float, dumps
 
 SMALL_FLOATS = st.floats(min_value=1e-10, max_value=1e-3) | st.floats(
     min_value=-1e-3, max_value=-1e-10
@@ -43,3 +44,17 @@ def test_the_cases_orjson_writes_differently_fall_back_to_json() -> None:
         state = {"x": value, "when": "2026-11-27T12:00:00+00:00"}
         assert dumps(state) == reference(state)
     assert dumps({"v": 1e-5}) == '{"v":1e-05}'
+
+
+def test_only_numbers_in_the_range_orjson_writes_differently_are_flagged() -> None:
+    def flagged(value: Any) -> bool:
+        return _has_small_float(orjson.dumps(value, option=orjson.OPT_SORT_KEYS))
+
+    assert flagged({"lr": 1e-05}) and flagged([-3.9e-08]) and flagged({"a": [1, 0.00002]})
+    typical = {
+        "job_id": "0190f4e-a2c4-7e-1b",
+        "created_at": "2026-11-27T12:00:00.000000+00:00",
+        "score": 0.25,
+        "huge": 1e300,
+    }
+    assert not flagged(typical)

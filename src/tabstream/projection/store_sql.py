@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 from typing import Any
 
 import orjson
@@ -61,9 +60,10 @@ DIGEST_TABLES = (
 
 
 _SORTED = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-# Where orjson's text differs from json's: floats from 1e-9 to 1e-4 (1e-7 and 0.00001 against
-# 1e-07 and 1e-05). A number in JSON text follows ``:``, ``,`` or ``[`` (strings start with ``"``).
-_FLOAT_TEXT_DIFFERS = re.compile(rb"(?:^|[:,\[])-?(?:\d+(?:\.\d+)?e-|0\.0000)")
+_DIGITS_AND_DOT = frozenset(b"0123456789.")
+_NUMBER_CHARS = frozenset(b"0123456789.eE+-")
+_BEFORE_NUMBER = frozenset(b":,[")
+_AFTER_NUMBER = frozenset(b",]}")
 
 
 def dumps(value: Any) -> str:
@@ -79,9 +79,36 @@ def dumps(value: Any) -> str:
         text = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
     except TypeError:
         return _SORTED.encode(value)
-    if _FLOAT_TEXT_DIFFERS.search(text):
+    if _has_small_float(text):
         return _SORTED.encode(value)
     return text.decode()
+
+
+def _has_small_float(text: bytes) -> bool:
+    """Whether ``text`` holds a number that orjson writes unlike json: from 1e-9 to 1e-4 in
+    magnitude (``1e-7`` and ``0.00001`` against ``1e-07`` and ``1e-05``)."""
+    for marker in (b"e-", b"0.0000"):
+        at = text.find(marker)
+        while at != -1:
+            if _in_number(text, at):
+                return True
+            at = text.find(marker, at + 1)
+    return False
+
+
+def _in_number(text: bytes, at: int) -> bool:
+    """Whether ``at`` may lie in a JSON number: a run of number characters between ``:``,
+    ``,`` or ``[`` and ``,``, ``]`` or ``}``. Text in a string can look like that too, which
+    only sends that state to json: a number in the text always does."""
+    start, end = at, at
+    while start and text[start - 1] in _DIGITS_AND_DOT:
+        start -= 1
+    if start and text[start - 1] == 0x2D:  # "-"
+        start -= 1
+    while end < len(text) and text[end] in _NUMBER_CHARS:
+        end += 1
+    before = not start or text[start - 1] in _BEFORE_NUMBER
+    return before and (end == len(text) or text[end] in _AFTER_NUMBER)
 
 
 def dumps_built(value: Any) -> str:
