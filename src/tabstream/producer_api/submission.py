@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from tabstream.canonical_json import canonical_json
 from tabstream.producer_api.readmodel import Row
 from tabstream.schemas import Comparison, TrainerRunRequest, task_columns
 from tabstream.schemas.filters import BoolExpr, Filter, Not
@@ -115,7 +115,5 @@ def choose_pool(request: TrainerRunRequest, pools: Sequence[str]) -> str:
 
 def request_digest(request: TrainerRunRequest, key: bytes) -> str:
     """HMAC-SHA256 of the canonical JSON of a request (secrets included, but never revealed)."""
-    canonical = json.dumps(
-        request.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    )
+    canonical = canonical_json(request.model_dump(mode="json"))
     return hmac.new(key, canonical.encode(), hashlib.sha256).hexdigest()

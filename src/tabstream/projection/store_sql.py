@@ -9,6 +9,8 @@ from typing import Any
 import orjson
 from pydantic_core import to_json
 
+from tabstream.canonical_json import canonical_json
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     job_id TEXT PRIMARY KEY, tenant TEXT NOT NULL, status TEXT NOT NULL, dataset_id TEXT,
@@ -59,56 +61,10 @@ DIGEST_TABLES = (
 )
 
 
-_SORTED = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-_DIGITS_AND_DOT = frozenset(b"0123456789.")
-_NUMBER_CHARS = frozenset(b"0123456789.eE+-")
-_BEFORE_NUMBER = frozenset(b":,[")
-_AFTER_NUMBER = frozenset(b",]}")
-
-
 def dumps(value: Any) -> str:
-    """Canonical JSON: sorted keys, no whitespace (for state that is reloaded and mutated).
-
-    The text is ``json.dumps(value, sort_keys=True, separators=(",", ":"),
-    ensure_ascii=False)``, byte for byte: stored rows and the rebuild digest were made with it.
-    orjson writes it about ten times faster and is used wherever its text is the same; json
-    writes the rest (small floats, integers past 64 bits, lone surrogates). States hold no
-    NaN or infinity (events refuse them), the one other case where the two differ.
-    """
-    try:
-        text = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-    except TypeError:
-        return _SORTED.encode(value)
-    if _has_small_float(text):
-        return _SORTED.encode(value)
-    return text.decode()
-
-
-def _has_small_float(text: bytes) -> bool:
-    """Whether ``text`` holds a number that orjson writes unlike json: from 1e-9 to 1e-4 in
-    magnitude (``1e-7`` and ``0.00001`` against ``1e-07`` and ``1e-05``)."""
-    for marker in (b"e-", b"0.0000"):
-        at = text.find(marker)
-        while at != -1:
-            if _in_number(text, at):
-                return True
-            at = text.find(marker, at + 1)
-    return False
-
-
-def _in_number(text: bytes, at: int) -> bool:
-    """Whether ``at`` may lie in a JSON number: a run of number characters between ``:``,
-    ``,`` or ``[`` and ``,``, ``]`` or ``}``. Text in a string can look like that too, which
-    only sends that state to json: a number in the text always does."""
-    start, end = at, at
-    while start and text[start - 1] in _DIGITS_AND_DOT:
-        start -= 1
-    if start and text[start - 1] == 0x2D:  # "-"
-        start -= 1
-    while end < len(text) and text[end] in _NUMBER_CHARS:
-        end += 1
-    before = not start or text[start - 1] in _BEFORE_NUMBER
-    return before and (end == len(text) or text[end] in _AFTER_NUMBER)
+    """Canonical JSON (sorted keys, no whitespace; ``canonical_json``): for state that is
+    reloaded and mutated, so its text must not depend on the order keys were added in."""
+    return canonical_json(value)
 
 
 def dumps_built(value: Any) -> str:
