@@ -58,7 +58,7 @@ def test_spare_ids_are_used_in_their_own_window(monkeypatch: pytest.MonkeyPatch)
 
     monkeypatch.setattr(job_ids, "uuid7", counted)
     clock = FakeClock()
-    draw = JobIdDraw(8, window_s=0.02, clock=clock)
+    draw = JobIdDraw(8, window_s=0.02, max_spare=10_000, clock=clock)
     drawn = []
     for _ in range(40):  # five rounds of the eight partitions
         drawn += [draw.draw() for _ in range(20)]
@@ -67,6 +67,13 @@ def test_spare_ids_are_used_in_their_own_window(monkeypatch: pytest.MonkeyPatch)
     kept = [job_id for queue in draw._spare for _, job_id in queue]
     assert sorted(made) == sorted(drawn + kept)  # every id made is drawn or kept: none wasted
     assert len(kept) < len(drawn) / 3
+
+
+def test_spares_are_capped_per_partition() -> None:
+    draw = JobIdDraw(8, max_spare=5, clock=FakeClock())
+    for _ in range(200):
+        draw.draw()
+    assert max(len(queue) for queue in draw._spare) == 5
 
 
 def test_stale_spares_are_dropped() -> None:

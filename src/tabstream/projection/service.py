@@ -23,6 +23,8 @@ from tabstream.schemas.topics import Topics
 
 _log = get_logger(__name__)
 _RETRY_S = 1.0
+QUEUED_BATCHES = 64
+"""Fetched batches waiting to be folded, at most (then the readers wait)."""
 MAX_HANDED_OVER = 10_000
 """Envelopes handed over by ``wait_applied`` callers, at most (beyond, records are decoded)."""
 
@@ -47,7 +49,7 @@ class ProjectionService:
         self._pools = list(pools)
         self._batch_size = batch_size
         self._create = create_topics
-        self._queue: asyncio.Queue[Record] = asyncio.Queue(maxsize=4 * batch_size)
+        self._queue: asyncio.Queue[list[Record]] = asyncio.Queue(maxsize=QUEUED_BATCHES)
         self._waiters: dict[TopicPartition, list[tuple[int, int, asyncio.Future[None]]]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._published: dict[tuple[str, int, int], Envelope] = {}
@@ -159,17 +161,18 @@ class ProjectionService:
     async def _follow(
         self, topic: str, partitions: list[int], offset: int, positions: dict[int, int]
     ) -> None:
-        async for record in self.log.read(
+        async for batch in self.log.read_batches(
             topic, partitions=partitions, from_offset=offset, to_end=False
         ):
-            await self._queue.put(record)
-            positions[record.partition] = record.offset + 1
+            await self._queue.put(batch)
+            for record in batch:
+                positions[record.partition] = record.offset + 1
 
     async def _apply_loop(self) -> None:
         while True:
-            records = [await self._queue.get()]
+            records = list(await self._queue.get())
             while len(records) < self._batch_size and not self._queue.empty():
-                records.append(self._queue.get_nowait())
+                records.extend(self._queue.get_nowait())
             try:
                 items = [self._item(r) for r in records]
                 result = self.store.apply_batch(items)
