@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tabstream.adapters.bus.embedded import EmbeddedEventLog
 from tabstream.adapters.bus.partitioner import partition_for
+from tabstream.adapters.bus.port import OutgoingRecord, Position
 from tabstream.bootstrap import build_api
 from tabstream.schemas import decode
 from tests.api import workers
@@ -208,3 +211,32 @@ async def test_cancel(api: Api) -> None:
     assert (await api.client.post(f"/v1/jobs/{job_id}/cancel", headers=AUTH_A)).status_code == 409
     unknown = "3c90c3cc-0d44-4b50-8888-8dd25736052a"
     assert (await api.client.post(f"/v1/jobs/{unknown}/cancel", headers=AUTH_A)).status_code == 404
+
+
+class StalledLog(EmbeddedEventLog):
+    """An embedded log whose run commands are never acknowledged once ``stalled`` is set."""
+
+    stalled = False
+
+    async def publish(self, record: OutgoingRecord) -> Position:
+        if self.stalled and ".commands." in record.topic:
+            await asyncio.Event().wait()
+        return await super().publish(record)
+
+
+async def test_a_publish_never_acknowledged_is_a_503_within_the_submit_timeout(
+    tmp_path: Path,
+) -> None:
+    cfg = settings(tmp_path, submit_timeout_s=0.3)
+    log = StalledLog(cfg.data_dir / "log.sqlite")
+    async for api in running(build_api(cfg, log=log)):
+        dataset_id = await upload(api.client)
+        log.stalled = True
+        started = time.monotonic()
+        r = await api.client.post("/v1/trainer/run", json=run_body(dataset_id), headers=AUTH_A)
+        assert r.status_code == 503 and "did not acknowledge" in r.text
+        assert 0.3 <= time.monotonic() - started < 0.3 + 0.1 + 0.5
+        log.stalled = False
+        assert await _commands(api) == []
+        assert (await api.client.get("/v1/jobs", headers=AUTH_A)).json()["items"] == []
+        await submit(api.client, dataset_id)  # the next one goes through

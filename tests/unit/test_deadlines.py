@@ -8,7 +8,7 @@ import pytest
 from aiokafka.errors import KafkaTimeoutError
 
 from tabstream.adapters.bus.kafka import _no_ack
-from tabstream.deadlines import Deadlines
+from tabstream.deadlines import Deadlines, TaskDeadlines
 
 
 async def test_a_future_not_done_fails_after_its_timeout_and_not_before() -> None:
@@ -63,3 +63,56 @@ async def test_a_cancelled_future_is_let_go_without_error() -> None:
     gone.cancel()
     await asyncio.sleep(0.15)
     assert gone.cancelled() and deadlines.watched == 0
+
+
+async def test_a_bounded_block_past_its_deadline_raises_timeout_error_in_time() -> None:
+    loop = asyncio.get_running_loop()
+    deadlines = TaskDeadlines(check_s=0.02)
+    start = loop.time()
+    with pytest.raises(TimeoutError), deadlines.bounded(0.1):
+        await asyncio.sleep(5)
+    assert 0.1 <= loop.time() - start <= 0.1 + 0.02 + 0.1
+    assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
+    await asyncio.sleep(0)  # no cancellation left behind
+
+
+async def test_blocks_done_in_time_pass_and_the_timer_stops() -> None:
+    deadlines = TaskDeadlines(check_s=0.02)
+
+    async def quick(n: int) -> int:
+        with deadlines.bounded(1.0):
+            await asyncio.sleep(0.01)
+            return n
+
+    assert await asyncio.gather(*(quick(n) for n in range(20))) == list(range(20))
+    await asyncio.sleep(0.05)
+    assert deadlines._deadlines == {} and deadlines._timer is None
+
+
+async def test_only_the_overdue_task_times_out() -> None:
+    deadlines = TaskDeadlines(check_s=0.02)
+
+    async def wait(timeout_s: float, work_s: float) -> str:
+        try:
+            with deadlines.bounded(timeout_s):
+                await asyncio.sleep(work_s)
+        except TimeoutError:
+            return "timeout"
+        return "done"
+
+    assert await asyncio.gather(wait(0.05, 1.0), wait(1.0, 0.1)) == ["timeout", "done"]
+
+
+async def test_an_outside_cancellation_is_not_turned_into_a_timeout() -> None:
+    deadlines = TaskDeadlines(check_s=0.02)
+
+    async def bounded_sleep() -> None:
+        with deadlines.bounded(5.0):
+            await asyncio.sleep(5)
+
+    task = asyncio.create_task(bounded_sleep())
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert deadlines._deadlines == {}

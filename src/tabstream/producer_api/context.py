@@ -12,6 +12,7 @@ from typing import NamedTuple
 from tabstream.adapters.artifacts.port import ArtifactStore
 from tabstream.adapters.bus.port import BusUnavailable, EventLog, OutgoingRecord, Position
 from tabstream.adapters.secrets import HeaderCipher
+from tabstream.deadlines import TaskDeadlines
 from tabstream.producer_api.auth import Authenticator
 from tabstream.producer_api.job_ids import JobIdDraw, uuid7
 from tabstream.producer_api.readmodel import JobReadModel, Row
@@ -64,6 +65,7 @@ class ApiContext:
     )
     dataset_cache: OrderedDict[tuple[str, str], Row] = field(default_factory=OrderedDict)
     job_ids: dict[str, JobIdDraw] = field(default_factory=dict)
+    publish_deadlines: TaskDeadlines = field(default_factory=TaskDeadlines)
 
     async def learn_partitions(self) -> None:
         """Read the partition count of each pool's commands topic, for ``new_job_id``."""
@@ -107,7 +109,7 @@ class ApiContext:
         env = Envelope.wrap(payload, tenant=tenant, producer=self.producer)
         record = OutgoingRecord(topic, key or env.aggregate_id, encode(env), headers(env))
         try:
-            async with asyncio.timeout(self.limits.submit_timeout_s):
+            with self.publish_deadlines.bounded(self.limits.submit_timeout_s):
                 position = await self.log.publish(record)
         except TimeoutError:
             raise BusUnavailable(
