@@ -101,3 +101,11 @@ async def test_a_json_body_without_content_type_is_accepted_as_json(api: Api) ->
     content = json.dumps(run_body(dataset_id)).encode()
     r = await api.client.post("/v1/trainer/run", content=content, headers=AUTH_A)
     assert r.status_code == 202, r.text
+
+
+async def test_an_idempotency_key_over_256_characters_is_a_422_naming_the_header(api: Api) -> None:
+    headers = {**AUTH_A, "Idempotency-Key": "k" * 257}
+    r = await api.client.post("/v1/trainer/run", json=run_body(DATASET), headers=headers)
+    assert r.status_code == 422, r.text
+    [error] = r.json()["detail"]
+    assert error["loc"] == ["header", "Idempotency-Key"] and error["type"] == "string_too_long"

@@ -149,8 +149,8 @@ def _aggregate_of(payload: EventPayload) -> str:
 
 
 def encode(env: Envelope) -> bytes:
-    """Compact UTF-8 JSON of an envelope."""
-    return env.model_dump_json().encode()
+    """Compact UTF-8 JSON of an envelope (``model_dump_json``'s text, without a str between)."""
+    return env.__pydantic_serializer__.to_json(env)
 
 
 def headers(env: Envelope) -> tuple[tuple[str, bytes], ...]:

@@ -6,6 +6,7 @@ partition-level parallelism match between the embedded log and Kafka.
 
 from __future__ import annotations
 
+import struct
 from functools import lru_cache
 
 _M = 0x5BD1E995
@@ -20,8 +21,7 @@ def murmur2(data: bytes) -> int:
     length = len(data)
     h = (0x9747B28C ^ length) & _MASK
     tail = length & ~3
-    for i in range(0, tail, 4):
-        k = int.from_bytes(data[i : i + 4], "little")
+    for k in _words(tail >> 2).unpack_from(data):
         k = (k * _M) & _MASK
         k ^= k >> 24
         k = (k * _M) & _MASK
@@ -38,6 +38,12 @@ def murmur2(data: bytes) -> int:
     h = (h * _M) & _MASK
     h ^= h >> 15
     return h
+
+
+@lru_cache(maxsize=256)
+def _words(count: int) -> struct.Struct:
+    """Unpacks ``count`` little-endian 32-bit words."""
+    return struct.Struct(f"<{count}I")
 
 
 @lru_cache(maxsize=65536)
