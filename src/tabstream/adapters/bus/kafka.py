@@ -13,7 +13,6 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, KafkaTimeoutError
 from aiokafka.protocol.metadata import MetadataRequest
 
-from tabstream.adapters.bus.kafka_batches import PartitionBatches
 from tabstream.adapters.bus.kafka_group import (
     FETCH_MAX_WAIT_MS,
     KafkaGroupConsumer,
@@ -84,7 +83,6 @@ class KafkaEventLog:
         self._probe: Any = None
         self._lock = asyncio.Lock()
         self._acks = Deadlines(_no_ack)
-        self._batches = PartitionBatches(lambda future: self._acks.watch(future, self._timeout_s))
 
     def client_kwargs(self) -> dict[str, Any]:
         """Connection settings shared by every client this log creates."""
@@ -149,13 +147,19 @@ class KafkaEventLog:
         """Send with acks=all and wait for the ack; ``BusUnavailable`` after the timeout."""
         producer = self._producer or await self._ensure_producer()
         try:
-            partitions = await producer.partitions_for(record.topic)
-            partition = partition_for(record.key, len(partitions))
-            return await self._batches.add(producer, record, partition)
+            future = await producer.send(
+                record.topic,
+                record.value,
+                key=record.key.encode(),
+                headers=list(record.headers) if record.headers else None,
+            )
+            self._acks.watch(future, self._timeout_s)
+            meta = await future
         except (TimeoutError, KafkaError) as exc:
             if unavailable(exc):
                 raise BusUnavailable(f"kafka: publish to {record.topic} failed: {exc!r}") from exc
             raise
+        return _new_tuple(Position, (meta.partition, meta.offset))
 
     def consumer(
         self,
