@@ -90,6 +90,20 @@ async def test_keys_spread_over_partitions_like_kafka(backend: Backend, unique_n
     assert [p.partition for p in first] == [partition_for(k, 4) for k in keys]
 
 
+async def test_each_concurrent_publish_gets_the_position_its_record_is_read_at(
+    backend: Backend, unique_name: str
+) -> None:
+    log = await backend.open()
+    await log.create_topics({unique_name: 3})
+    sent = [out(unique_name, f"k{i % 7}", f"v{i}") for i in range(300)]
+    positions = await asyncio.gather(*(log.publish(r) for r in sent))
+    assert len(set(positions)) == len(sent)
+    read = {(r.partition, r.offset): (r.key, r.value) for r in await read_all(log, unique_name)}
+    assert {p: read[p] for p in positions} == {
+        p: (r.key, r.value) for p, r in zip(positions, sent, strict=True)
+    }
+
+
 async def test_publish_returns_increasing_offsets(backend: Backend, unique_name: str) -> None:
     log = await backend.open()
     await log.create_topics({unique_name: 1})
