@@ -151,7 +151,26 @@ async def _load(
     }
 
 
-async def _bench(bus: str, seconds: float, concurrency: int, transport: str) -> dict[str, Any]:
+async def _rounds(
+    base: str, load: tuple[Any, ...], rounds: int
+) -> tuple[dict[str, Any], list[float]]:
+    """``rounds`` interleaved (echo, run) loads; the median round by ratio and every ratio.
+
+    On a shared 2-core box the same code measured 0.42-0.51 in single runs a few minutes
+    apart; interleaving and taking the median keeps both routes under the same conditions."""
+    measured = []
+    for _ in range(rounds):
+        echo = await _load(base, "/v1/_bench/echo", *load)
+        runs = await _load(base, "/v1/trainer/run", *load)
+        ratio = runs["per_s"] / echo["per_s"] if echo["per_s"] else 0.0
+        measured.append({"echo": echo, "runs": runs, "ratio_to_echo": ratio})
+    ordered = sorted(measured, key=lambda m: m["ratio_to_echo"])
+    return ordered[len(ordered) // 2], [m["ratio_to_echo"] for m in measured]
+
+
+async def _bench(
+    bus: str, seconds: float, concurrency: int, transport: str, rounds: int
+) -> dict[str, Any]:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory() as data_dir:
@@ -174,8 +193,7 @@ async def _bench(bus: str, seconds: float, concurrency: int, transport: str) -> 
             }
             load = (body, seconds, concurrency, server.pid, transport)
             await _load(base, "/v1/trainer/run", body, 1.0, concurrency, server.pid)  # warm-up
-            echo = await _load(base, "/v1/_bench/echo", *load)
-            runs = await _load(base, "/v1/trainer/run", *load)
+            median, ratios = await _rounds(base, load, rounds)
         finally:
             server.terminate()
             server.wait(30)
@@ -183,9 +201,8 @@ async def _bench(bus: str, seconds: float, concurrency: int, transport: str) -> 
         "bus": bus,
         "concurrency": concurrency,
         "transport": transport,
-        "runs": runs,
-        "echo": echo,
-        "ratio_to_echo": runs["per_s"] / echo["per_s"] if echo["per_s"] else None,
+        **median,
+        "round_ratios": ratios,
         "cpus": os.cpu_count(),
         "pinned": (os.cpu_count() or 1) >= 2,
         "load_avg_at_end": os.getloadavg(),
@@ -202,6 +219,7 @@ def _row(name: str, m: dict[str, Any]) -> str:
 
 def _markdown(result: dict[str, Any]) -> str:
     runs, echo = result["runs"], result["echo"]
+    ratios = result.get("round_ratios", [result["ratio_to_echo"]])
     return "\n".join(
         [
             "# Control plane: POST /v1/trainer/run",
@@ -219,7 +237,10 @@ def _markdown(result: dict[str, Any]) -> str:
             _row("echo baseline", echo),
             "",
             f"Ratio to the echo route: **{result['ratio_to_echo']:.2f}** "
-            "(targets: ≥ 1,000 runs/s, p99 ≤ 50 ms, ratio ≥ 0.5).",
+            "(targets: ≥ 1,000 runs/s, p99 ≤ 50 ms, ratio ≥ 0.5): the median of "
+            f"{len(ratios)} interleaved rounds (echo, then runs) of "
+            f"{runs['seconds']:.0f} s each, whose ratios were "
+            f"{', '.join(f'{r:.2f}' for r in ratios)}; the table shows the median round.",
             "",
             *_in_process(result["in_process"]),
         ]
@@ -260,11 +281,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--bus", default=os.environ.get("TABSTREAM_BENCH_BUS", "kafka://127.0.0.1:9092")
     )
-    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--seconds", type=float, default=6.0)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--transport", choices=("lean", "httpx"), default="lean")
     args = parser.parse_args(argv)
-    result = _run(_bench(args.bus, args.seconds, args.concurrency, args.transport))
+    result = _run(_bench(args.bus, args.seconds, args.concurrency, args.transport, args.rounds))
     result["in_process"] = _run(asgi_costs(args.bus))
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "control_plane.json").write_text(json.dumps(result, indent=2) + "\n")
