@@ -185,3 +185,45 @@ async def test_handed_over_envelopes_are_folded_without_decoding_and_match_a_reb
     finally:
         await service.stop()
         store.close()
+
+
+async def test_handed_over_envelopes_continuing_a_partition_are_folded_before_any_read(
+    backend: Backend, tmp_path: Path, unique_name: str
+) -> None:
+    log = await backend.open()
+    topics = Topics(unique_name)
+    jobs = make_jobs(5, 3)
+    positions = await publish_jobs(log, topics, jobs)
+    envelopes = [env for h in jobs for envs in h.streams.values() for env in envs]
+    gap = positions[0]  # held back: its partition's later records must wait for the readers
+    assert gap[1].offset == 0
+    store = ProjectionStore(tmp_path / "live.sqlite")
+    service = ProjectionService(log, store, topics, POOLS)  # never started: nothing is read
+    try:
+        applied = await asyncio.gather(
+            *(
+                service.wait_applied(topic, pos.partition, pos.offset, 0.3, env)
+                for (topic, pos), env in zip(positions, envelopes, strict=True)
+                if (topic, pos) != gap
+            )
+        )
+        behind_gap = [
+            (topic, pos.partition) == (gap[0], gap[1].partition)
+            for topic, pos in positions
+            if (topic, pos) != gap
+        ]
+        assert applied == [not behind for behind in behind_gap]
+        assert any(behind_gap) and not all(behind_gap)
+        await service.start()  # the readers fold the rest: the same state as a rebuild
+        assert await service.wait_applied(gap[0], gap[1].partition, gap[1].offset, 20.0)
+        last = max(
+            pos.offset
+            for topic, pos in positions
+            if (topic, pos.partition) == (gap[0], gap[1].partition)
+        )
+        assert await service.wait_applied(gap[0], gap[1].partition, last, 20.0)
+        digest = await rebuild(log, tmp_path / "fresh.sqlite", topics.projection_topics(POOLS))
+        assert digest == store.digest()
+    finally:
+        await service.stop()
+        store.close()

@@ -54,6 +54,7 @@ class ProjectionService:
         self._tasks: list[asyncio.Task[None]] = []
         self._published: dict[tuple[str, int, int], Envelope] = {}
         self._deadlines = Deadlines(TimeoutError)
+        self._fold_soon = False
         self.undecodable = 0
         self.handed_over = 0
         self.applied = 0
@@ -105,6 +106,9 @@ class ProjectionService:
         position = (topic, partition, offset)
         if envelope is not None and len(self._published) < MAX_HANDED_OVER:
             self._published[position] = envelope
+            if not self._fold_soon:
+                self._fold_soon = True
+                asyncio.get_running_loop().call_soon(self._fold_handed_over)
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         heap = self._waiters.setdefault(TopicPartition(topic, partition), [])
         heapq.heappush(heap, (offset, id(waiter), waiter))
@@ -116,6 +120,32 @@ class ProjectionService:
         finally:
             self._published.pop(position, None)
         return True
+
+    def _fold_handed_over(self) -> None:
+        """Fold the handed-over envelopes that continue their partition's applied offsets.
+
+        The log acknowledged them at those positions, so they are the records a read would
+        return next: folding them now spares the wait for the fetch (and the fetched copies
+        are then skipped before decoding). A gap (a record from another producer) leaves the
+        rest to the readers."""
+        self._fold_soon = False
+        items: list[Item] = []
+        for topic, partition in {(t, p) for t, p, _ in self._published}:
+            offset = self.store.next_offset(topic, partition)
+            while (envelope := self._published.pop((topic, partition, offset), None)) is not None:
+                items.append((topic, partition, offset, envelope))
+                offset += 1
+        if not items:
+            return
+        try:
+            result = self.store.apply_batch(items)
+        except Exception:
+            _log.exception("projection: folding handed-over envelopes failed; the readers will")
+            return
+        self.handed_over += len(items)
+        self.applied += result.applied
+        self._release({TopicPartition(t, p) for t, p, _, _ in items})
+        self._notify(items)
 
     def _release(self, touched: set[TopicPartition]) -> None:
         """Wake the waiters of ``touched`` partitions whose offset is now applied."""
@@ -173,6 +203,11 @@ class ProjectionService:
             records = list(await self._queue.get())
             while len(records) < self._batch_size and not self._queue.empty():
                 records.extend(self._queue.get_nowait())
+            records = [
+                r for r in records if r.offset >= self.store.next_offset(r.topic, r.partition)
+            ]
+            if not records:
+                continue
             try:
                 items = [self._item(r) for r in records]
                 result = self.store.apply_batch(items)
