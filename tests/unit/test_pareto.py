@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tabstream.pipeline.pareto import normalise, pareto_front, scalarise, simplex_grid
+from tabstream.schemas.checks import pareto_weight_count
 
 
 @pytest.mark.parametrize(
@@ -17,6 +18,23 @@ def test_grid_sizes(n: int, step: float, size: int) -> None:
     assert len(grid) == size
     assert all(abs(sum(w) - 1) < 1e-9 and len(w) == n for w in grid)
     assert len(set(grid)) == size
+
+
+@pytest.mark.parametrize(("n", "step"), [(2, 0.1), (3, 0.2), (4, 0.25), (5, 0.5), (1, 0.5)])
+def test_the_grid_is_every_composition_and_its_count_is_closed_form(n: int, step: float) -> None:
+    import itertools
+
+    steps = round(1 / step)
+    brute = sorted(
+        (
+            tuple(c / steps for c in combo)
+            for combo in itertools.product(range(steps + 1), repeat=n)
+            if sum(combo) == steps
+        ),
+        reverse=True,
+    )
+    assert simplex_grid(n, step) == brute
+    assert pareto_weight_count(n, step) == len(brute)
 
 
 def test_normalise_directions_and_bounds() -> None:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+from uuid import uuid4
 
 import pytest
 
+from tabstream.adapters.artifacts.local import LocalArtifactStore
 from tabstream.pipeline.bundle import load_bundle
 from tabstream.pipeline.families import get_family
-from tabstream.pipeline.run import PipelineInputError, job_completed_event
+from tabstream.pipeline.run import DatasetRef, PipelineInputError, job_completed_event, run
+from tabstream.schemas.run import TrainerRunRequest
 from tests.unit.pipeline_support import of_type, request, run_collect, store_with
 
 
@@ -109,3 +113,26 @@ def test_ensemble_of_two_families(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert registered.kind == "ensemble" and result.best_model_id == registered.model_id
     model = load_bundle(store, str(registered.model_id), registered.sha256)
     assert model.predict_raw(store.read_parquet(ref.key).slice(0, 7)).shape == (7, 2)
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        ({"random_state": -1}, "random_state"),
+        ({"random_state": 2**40}, "random_state"),
+        (
+            {"metrics": ["rmse", "mae", "r2"], "grid_size": 0.01, "model_types": ["xgboost"]},
+            "5,151 matrix rows",
+        ),
+    ],
+)
+def test_commands_older_than_the_admission_rules_fail_cleanly(
+    tmp_path: Path, extra: dict[str, Any], needle: str
+) -> None:
+    """A RunRequested already in the log from before the API's checks fails the job with a
+    clear reason, before the data is read or a grid is built."""
+    task = {"task_kind": "regression", "label_column": "y"}
+    body = TrainerRunRequest.model_validate({"dataset_id": str(uuid4()), "task": task, **extra})
+    missing = DatasetRef(uuid4(), "datasets/none/data.parquet")
+    with pytest.raises(PipelineInputError, match=needle):
+        run(body, missing, LocalArtifactStore(tmp_path), lambda event: None, job_id=uuid4())

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from tabstream.schemas.checks import pareto_weight_count
 from tabstream.schemas.run import TrainerRunRequest
 
 CHILD_ARGV = (sys.executable, "-m", "tabstream.consumer.child")
@@ -23,7 +23,10 @@ Decrypt = Callable[[str], dict[str, str]]
 
 @dataclass(frozen=True)
 class WorkerConfig:
-    """One worker process: a pool, its slots (one job each) and how children run."""
+    """One worker process: a pool, its slots (one job each) and how children run.
+
+    ``shutdown_s`` bounds a stop (``TABSTREAM_SHUTDOWN_S``): whatever the broker does, the
+    worker gives up on what is left of its shutdown after that long."""
 
     pool: str = "cpu"
     slots: int = 1
@@ -37,6 +40,7 @@ class WorkerConfig:
     max_poll_interval_ms: int = 300_000
     session_timeout_ms: int = 10_000
     kill_grace_s: float = 2.0
+    shutdown_s: float = 10.0
     cores: int = field(default_factory=lambda: os.cpu_count() or 1)
     child_argv: tuple[str, ...] = CHILD_ARGV
     child_env: Mapping[str, str] = field(default_factory=dict)
@@ -70,6 +74,5 @@ def trials_total(request: TrainerRunRequest) -> int:
     rows = len(request.model_types)
     metrics = len(request.metrics or [])
     if request.grid_size is not None and metrics >= 2:
-        steps = round(1 / request.grid_size)
-        rows *= math.comb(steps + metrics - 1, metrics - 1)
+        rows *= pareto_weight_count(metrics, request.grid_size)
     return rows * request.n_trials

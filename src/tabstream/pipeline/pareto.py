@@ -11,8 +11,7 @@ the best trial of a row is re-ranked at the end against all of the row's trials.
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -25,16 +24,25 @@ BOUNDED: dict[str, tuple[float, float]] = {
 
 
 def simplex_grid(n_metrics: int, step: float) -> list[tuple[float, ...]]:
-    """All weight vectors of ``n_metrics`` components, multiples of ``step``, summing to 1."""
+    """All weight vectors of ``n_metrics`` components, multiples of ``step``, summing to 1.
+
+    Only the vectors themselves are built (compositions of ``1/step`` into ``n_metrics``
+    parts), so the work is proportional to the answer, which the request's validation bounds.
+    """
     n = round(1 / step)
     if n_metrics < 1 or abs(n * step - 1) > 1e-9:
         raise ValueError(f"invalid simplex grid: n_metrics={n_metrics}, step={step}")
-    out = [
-        tuple(c / n for c in combo)
-        for combo in itertools.product(range(n + 1), repeat=n_metrics)
-        if sum(combo) == n
-    ]
+    out = [tuple(c / n for c in combo) for combo in _compositions(n, n_metrics)]
     return sorted(out, reverse=True)
+
+
+def _compositions(total: int, parts: int) -> Iterator[tuple[int, ...]]:
+    if parts == 1:
+        yield (total,)
+        return
+    for first in range(total + 1):
+        for rest in _compositions(total - first, parts - 1):
+            yield (first, *rest)
 
 
 def normalise(

@@ -48,6 +48,7 @@ from tabstream.pipeline.search import run_row
 from tabstream.pipeline.splits import make_splits
 from tabstream.pipeline.store import Artifacts
 from tabstream.pipeline.types import Emit
+from tabstream.schemas.checks import MODEL_TYPES, check_pareto_rows, check_random_state
 from tabstream.schemas.events import JobCompleted
 from tabstream.schemas.results import (
     EnsembleInfo,
@@ -137,6 +138,7 @@ def run(
     start = time.monotonic()
     if time_budget_s is not None and not time_budget_s > 0:
         raise PipelineInputError(f"time_budget_s must be positive, got {time_budget_s}")
+    _check_admission(request)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     job, model_types, chosen = _setup(
         request, dataset, artifacts, emit, device, job_id, time_budget_s
@@ -275,6 +277,16 @@ def _model_types(
         return list(request.model_types), False
     tabicl = get_family("tabicl").available() is None
     return default_model_types(n_rows, n_cols, device, tabicl, time_budget_s), True
+
+
+def _check_admission(request: TrainerRunRequest) -> None:
+    """The API's admission rules again, for commands that entered the log before them."""
+    try:
+        check_random_state(request.random_state)
+        families = len(request.model_types or MODEL_TYPES)
+        check_pareto_rows(len(request.metrics or []), request.grid_size, families)
+    except ValueError as exc:
+        raise PipelineInputError(str(exc)) from None
 
 
 def _rows(model_types: Sequence[str], metrics: Sequence[Metric], grid: float | None) -> list[Row]:

@@ -10,6 +10,7 @@ from typing import Any
 from tabstream.canonical_json import canonical_json
 from tabstream.producer_api.readmodel import Row
 from tabstream.schemas import Comparison, TrainerRunRequest, task_columns
+from tabstream.schemas.checks import MODEL_TYPES, check_pareto_rows, check_random_state
 from tabstream.schemas.filters import BoolExpr, Filter, Not
 
 GPU_FAMILIES = frozenset({"tabm", "xrfm", "tabicl"})
@@ -30,6 +31,26 @@ def column_kind(arrow_type: str) -> str:
     if t.startswith(_TEMPORAL):
         return "temporal"
     return "other"
+
+
+def admission_errors(request: TrainerRunRequest) -> list[dict[str, Any]]:
+    """422 details for what a worker must never be handed: a seed outside [0, 2**32) and a
+    Pareto sweep of more than ``MAX_PARETO_ROWS`` rows (counted, never enumerated).
+
+    These are submission rules, not the request's shape: the RunRequested event embeds the
+    request, and its published schema stays as it was (the pipeline checks again).
+    """
+    errors = []
+    try:
+        check_random_state(request.random_state)
+    except ValueError as exc:
+        errors.append(_err(["body", "random_state"], str(exc)))
+    families = len(request.model_types or MODEL_TYPES)
+    try:
+        check_pareto_rows(len(request.metrics or []), request.grid_size, families)
+    except ValueError as exc:
+        errors.append(_err(["body", "grid_size"], str(exc)))
+    return errors
 
 
 def check_against_dataset(request: TrainerRunRequest, dataset: Row) -> list[dict[str, Any]]:

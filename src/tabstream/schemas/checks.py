@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from urllib.parse import urlsplit
 
@@ -10,6 +11,8 @@ MAX_HEADERS = 32
 MAX_HEADER_NAME = 256
 MAX_HEADER_VALUE = 8192
 MAX_URL = 2048
+MAX_PARETO_ROWS = 64
+MAX_RANDOM_STATE = 2**32
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 MODEL_TYPES = ("tabm", "xgboost", "xrfm", "tabicl")
@@ -63,6 +66,32 @@ def check_metrics(values: list[str] | None, task_kind: str, grid_size: float | N
                 )
     if grid_size is not None and (values is None or len(values) < 2):
         raise ValueError("grid_size needs at least two metrics")
+
+
+def pareto_weight_count(n_metrics: int, grid_size: float) -> int:
+    """How many weight vectors a simplex grid of ``grid_size`` over ``n_metrics`` holds,
+    counted in closed form (nothing is enumerated)."""
+    steps = round(1 / grid_size)
+    return math.comb(steps + n_metrics - 1, n_metrics - 1)
+
+
+def check_pareto_rows(n_metrics: int, grid_size: float | None, n_families: int) -> None:
+    """The sweep's matrix rows (weight vectors x families) stay within ``MAX_PARETO_ROWS``."""
+    if grid_size is None or n_metrics < 2:
+        return
+    rows = pareto_weight_count(n_metrics, grid_size) * n_families
+    if rows > MAX_PARETO_ROWS:
+        raise ValueError(
+            f"grid_size {grid_size:g} over {n_metrics} metrics and {n_families} model types "
+            f"would make {rows:,} matrix rows; at most {MAX_PARETO_ROWS} are allowed "
+            "(use a larger grid_size or fewer metrics or model_types)"
+        )
+
+
+def check_random_state(value: int) -> None:
+    """A seed every library we train with takes: 0 <= value < 2**32."""
+    if not 0 <= value < MAX_RANDOM_STATE:
+        raise ValueError(f"random_state must be in [0, 2**32); got {value}")
 
 
 def check_grid_size(value: float | None) -> float | None:

@@ -12,7 +12,12 @@ from fastapi.exceptions import RequestValidationError
 from tabstream.producer_api.bodies import body_openapi, json_body, json_response
 from tabstream.producer_api.context import ApiContext, utcnow
 from tabstream.producer_api.deps import Tenant
-from tabstream.producer_api.submission import check_against_dataset, choose_pool, request_digest
+from tabstream.producer_api.submission import (
+    admission_errors,
+    check_against_dataset,
+    choose_pool,
+    request_digest,
+)
 from tabstream.producer_api.teachers import teacher_errors
 from tabstream.schemas import RunRequested, TrainerRunRequest, TrainerRunResponse
 
@@ -22,7 +27,10 @@ BODY_MODELS = [TrainerRunRequest]
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {"description": "dataset not found"},
     409: {"description": "Idempotency-Key reused with another body"},
-    422: {"description": "invalid body, or columns missing/incompatible with the dataset"},
+    422: {
+        "description": "invalid body (including random_state outside [0, 2**32) and Pareto "
+        "sweeps of more than 64 matrix rows), or columns missing/incompatible with the dataset"
+    },
     503: {"description": "event log unavailable; nothing was submitted"},
 }
 MAX_IDEMPOTENCY_KEY = 256
@@ -71,6 +79,9 @@ def _idempotency_key(request: Request) -> str | None:
 async def _accept(
     ctx: ApiContext, tenant: str, body: TrainerRunRequest, idempotency_key: str | None
 ) -> TrainerRunResponse:
+    refused = admission_errors(body)
+    if refused:
+        raise HTTPException(422, refused)
     dataset = ctx.dataset(tenant, str(body.dataset_id))
     if dataset is None:
         raise HTTPException(404, f"dataset {body.dataset_id} not found")
