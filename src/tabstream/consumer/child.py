@@ -39,10 +39,15 @@ class StopFlag:
 
 def exit_with_parent() -> None:
     """The worker keeps our stdin open; EOF means it died (even by kill -9): exit at once, so
-    no orphan keeps training (and writing the journal) beside the next attempt."""
+    no orphan keeps training (and writing the journal) beside the next attempt.
+
+    The watcher reads the raw file descriptor: a thread blocked in ``sys.stdin.buffer.read``
+    holds the BufferedReader's lock, and a daemon thread holding that lock when the main thread
+    finishes makes interpreter shutdown abort (``Fatal Python error: _enter_buffered_busy``)."""
+    fd = sys.stdin.fileno()
 
     def watch() -> None:
-        while sys.stdin.buffer.read(65536):
+        while os.read(fd, 65536):
             pass
         os._exit(70)
 
