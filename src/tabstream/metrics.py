@@ -81,6 +81,12 @@ class ApiMetrics:
             "tabstream_projection_events", "events folded by the projection, by type",
             ["type"], registry=reg,
         )  # fmt: skip
+        self.unshowable = Counter(
+            "tabstream_read_model_unshowable",
+            "read-model rows shown degraded or left out (events older than today's checks)",
+            ["kind"],
+            registry=reg,
+        )
         self._status_counts: StatusCounts | None = None
         self._lag: LagSource | None = None
         self._started: OrderedDict[str, tuple[str, str]] = OrderedDict()

@@ -125,3 +125,20 @@ def test_dictionary_and_int_labels() -> None:
     q = prepare(ints, BinclassTask(label_column="y"))
     assert q.spec.classes == (2, 10) and q.y.tolist() == [1, 0, 1]
     assert pc.sum(q.features.column("x")).as_py() == 6
+
+
+def test_empty_text_labels_are_missing_and_dropped_with_a_count() -> None:
+    table = pa.table({"x": [1, 2, 3, 4, 5], "y": ["a", "", "b", "  ", None]})
+    prepared = prepare(table, BinclassTask(task_kind="binclass", label_column="y"))
+    assert prepared.dropped_label_nulls == 3
+    assert prepared.spec.classes == ("a", "b")
+
+
+def test_an_empty_dataset_is_not_blamed_on_a_filter() -> None:
+    table = pa.table({"x": pa.array([], pa.int64()), "y": pa.array([], pa.string())})
+    with pytest.raises(DataError, match="the dataset has zero rows"):
+        prepare(table, BinclassTask(task_kind="binclass", label_column="y"))
+    two = pa.table({"x": [1, 2], "y": ["a", "b"]})
+    nothing = Comparison(col="x", op="gt", value=5)
+    with pytest.raises(DataError, match="the filter selected zero rows"):
+        prepare(two, BinclassTask(task_kind="binclass", label_column="y"), nothing)

@@ -71,6 +71,8 @@ def prepare(table: pa.Table, task: Task, filter: Filter | None = None) -> Prepar
     label = task.label_column
     if label not in table.schema.names:
         raise DataError(f"label column {label!r} is not in the dataset")
+    if table.num_rows == 0:
+        raise DataError("the dataset has zero rows")
     table = apply_filter(table, filter)
     if table.num_rows == 0:
         raise DataError("the filter selected zero rows")
@@ -100,9 +102,12 @@ def _prepare_sequential(table: pa.Table, task: Task) -> Prepared:
 
 
 def _drop_missing_labels(table: pa.Table, label: str) -> tuple[pa.Table, int]:
+    """Rows whose label is null, NaN or (text labels) empty are dropped and counted."""
     col = table.column(label)
     nan_is_null = pa.types.is_floating(col.type)
     missing = pc.is_null(col, nan_is_null=nan_is_null)
+    if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+        missing = pc.or_kleene(missing, pc.equal(pc.utf8_trim_whitespace(col), ""))
     n_missing = int(pc.sum(missing).as_py() or 0)
     if n_missing == 0:
         return table, 0

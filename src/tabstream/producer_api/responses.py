@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from tabstream.producer_api.readmodel import Row
 from tabstream.schemas import DatasetInfo, JobStatus
@@ -80,10 +81,42 @@ class CancelResponse(BaseModel):
     message: str
 
 
-def dataset_out(row: Row) -> DatasetInfo:
-    """A DatasetInfo from a read-model row (extra keys such as ``uri`` are dropped)."""
-    keys = DatasetInfo.model_fields
-    return DatasetInfo.model_validate({k: v for k, v in row.items() if k in keys})
+Report = Callable[[str, str, str], None]
+"""``report(kind, id, error)``: a row the log holds that the API cannot show as it is."""
+MAX_TEXT = 256
+
+
+def dataset_out(row: Row, report: Report) -> DatasetInfo | None:
+    """A DatasetInfo from a read-model row (extra keys such as ``uri`` are dropped).
+
+    The read side is total: a row that fails today's checks (an event written before them) is
+    reported and shown degraded (over-long texts cut, an empty name replaced); a row that is
+    still not showable then is reported and left out (None), never a 500 for every read.
+    """
+    data = {k: v for k, v in row.items() if k in DatasetInfo.model_fields}
+    try:
+        return DatasetInfo.model_validate(data)
+    except ValidationError as exc:
+        report("dataset", str(row.get("dataset_id")), str(exc)[:500])
+    try:
+        return DatasetInfo.model_validate(_degraded_dataset(data))
+    except ValidationError:
+        return None
+
+
+def _degraded_dataset(data: dict[str, Any]) -> dict[str, Any]:
+    columns = [
+        {**c, "name": _text(c.get("name")) or "?", "type": _text(c.get("type")) or "?"}
+        if isinstance(c, dict)
+        else c
+        for c in data.get("columns") or []
+    ]
+    return {**data, "name": _text(data.get("name")) or "dataset", "columns": columns}
+
+
+def _text(value: Any) -> str:
+    text = str(value) if value is not None else ""
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
 
 
 def job_out(row: Row) -> JobOut:

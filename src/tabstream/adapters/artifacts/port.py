@@ -13,7 +13,7 @@ from typing import Protocol, runtime_checkable
 
 import pyarrow as pa
 
-_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # fullmatch: "$" would allow "\n"
 
 
 class InvalidArtifactKey(ValueError):
@@ -27,7 +27,7 @@ class ArtifactNotFound(KeyError):
 def validate_key(key: str) -> str:
     """Return ``key`` if every segment is safe (no '..', no absolute paths), else raise."""
     parts = key.split("/")
-    safe = all(_SEGMENT.match(p) and p not in {".", ".."} for p in parts)
+    safe = all(_SEGMENT.fullmatch(p) and p not in {".", ".."} for p in parts)
     if not key or len(parts) > 16 or not safe:
         raise InvalidArtifactKey(f"invalid artifact key {key!r}")
     return key

@@ -17,6 +17,7 @@ from tabstream.producer_api.uploads import read_form, read_small_body
 from tabstream.schemas import DatasetImport, DatasetRegistered
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
+MAX_NAME = 256
 _UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
@@ -36,10 +37,11 @@ _UPLOAD_BODY: dict[str, Any] = {
     }
 }
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    403: {"description": "file:// import outside TABSTREAM_IMPORT_ROOT"},
-    413: {"description": "upload larger than TABSTREAM_MAX_UPLOAD_MB"},
+    403: {"description": "file:// import outside TABSTREAM_IMPORT_ROOT, or of the artifact store"},
+    413: {"description": "upload or imported file larger than TABSTREAM_MAX_UPLOAD_MB"},
     415: {"description": "neither multipart/form-data nor application/json"},
-    422: {"description": "unparseable data or invalid columns"},
+    422: {"description": "invalid import uri, unparseable data or invalid columns"},
+    502: {"description": "the S3 storage behind an s3:// import could not be read"},
 }
 
 
@@ -50,15 +52,24 @@ async def register_dataset(request: Request, ctx: Ctx, tenant: Tenant) -> Datase
     if content_type == "multipart/form-data":
         upload, name = await read_form(request, ctx.limits.max_upload_bytes)
         try:
+            check_name(name)
             default = (upload.filename or "dataset").rsplit("/", 1)[-1][:256] or "dataset"
             return await _register(ctx, tenant, upload.file, name or default, "file")
         finally:
             await upload.close()
     if content_type == "application/json":
         spec = _import_spec(await read_small_body(request))
-        source = await _run(open_import, spec.uri, ctx.limits.import_root)
+        limits = ctx.limits
+        source = await _run(
+            open_import,
+            spec.location,
+            limits.import_root,
+            limits.s3_import,
+            limits.max_upload_bytes,
+            ctx.artifacts.root_uri,
+        )
         try:
-            default = spec.uri.rstrip("/").rsplit("/", 1)[-1][:256] or "dataset"
+            default = spec.location.path.rsplit("/", 1)[-1][:256] or "dataset"
             return await _register(ctx, tenant, source, spec.name or default, "uri")
         finally:
             source.close()
@@ -76,35 +87,44 @@ async def list_datasets(
 ) -> DatasetPage:
     """The caller's datasets."""
     page = ctx.read_model.list_datasets(tenant, cursor=cursor, limit=limit)
-    return DatasetPage(items=[dataset_out(d) for d in page.items], next_cursor=page.next_cursor)
+    shown = (dataset_out(d, ctx.report_unshowable) for d in page.items)
+    return DatasetPage(items=[d for d in shown if d is not None], next_cursor=page.next_cursor)
 
 
 @router.get("/{dataset_id}", responses={404: {"description": "no such dataset"}})
 async def get_dataset(dataset_id: uuid.UUID, ctx: Ctx, tenant: Tenant) -> DatasetOut:
     """One dataset: rows, columns (name, type, nulls), sha256."""
     found = ctx.read_model.get_dataset(tenant, str(dataset_id))
-    if found is None:
+    shown = None if found is None else dataset_out(found, ctx.report_unshowable)
+    if shown is None:
         raise HTTPException(404, "dataset not found")
-    return dataset_out(found)
+    return shown
+
+
+def check_name(name: str | None) -> None:
+    """422 naming ``name`` when it is longer than 256 characters (empty: the file's name)."""
+    if name and len(name) > MAX_NAME:
+        message = f"name must be at most {MAX_NAME} characters; got {len(name)}"
+        raise HTTPException(422, [{"loc": ["body", "name"], "msg": message, "type": "value_error"}])
 
 
 def _import_spec(body: bytes) -> DatasetImport:
     try:
         return DatasetImport.model_validate_json(body)
     except ValidationError as exc:
-        detail = [
-            {"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in exc.errors()
-        ]
-        raise HTTPException(422, detail) from None
+        raise HTTPException(422, _body_errors(exc)) from None
 
 
-async def _run(func: Any, *args: Any) -> Any:
+async def _run(func: Any, *args: Any, field: str | None = None) -> Any:
+    """``func(*args)`` in a worker thread; a DatasetRejected becomes its HTTP error, located at
+    ``field`` when given (the body field the data came from)."""
     try:
         return await anyio.to_thread.run_sync(func, *args)
     except DatasetRejected as exc:
         detail: Any = str(exc)
         if exc.status == 422:
-            detail = [{"loc": ["body", exc.field], "msg": str(exc), "type": "value_error"}]
+            loc = ["body", field or exc.field]
+            detail = [{"loc": loc, "msg": str(exc), "type": "value_error"}]
         raise HTTPException(exc.status, detail) from None
 
 
@@ -114,28 +134,40 @@ async def _register(
     dataset_id = uuid.uuid4()
     limits = ctx.limits
     stored = await _run(
-        ingest, source, ctx.artifacts, str(dataset_id), limits.max_columns, limits.max_rows
+        ingest,
+        source,
+        ctx.artifacts,
+        str(dataset_id),
+        limits.max_columns,
+        limits.max_rows,
+        field=field,
     )
-    event = DatasetRegistered(
-        dataset_id=dataset_id,
-        name=name,
-        rows=stored.rows,
-        columns=stored.columns,
-        sha256=stored.sha256,
-        uri=stored.uri,
-        created_at=utcnow(),
-    )
+    try:
+        # Everything the answer shows is validated before the event is published: nothing
+        # that the read side cannot show may enter the log.
+        answer = DatasetOut(
+            dataset_id=dataset_id,
+            name=name,
+            rows=stored.rows,
+            columns=stored.columns,
+            sha256=stored.sha256,
+            created_at=utcnow(),
+        )
+        event = DatasetRegistered(**answer.model_dump(), uri=stored.uri)
+    except ValidationError as exc:
+        await anyio.to_thread.run_sync(ctx.artifacts.delete, f"datasets/{dataset_id}")
+        raise HTTPException(422, _body_errors(exc)) from None
     try:
         published = await ctx.publish_envelope(ctx.topics.events, event, tenant)
     except BaseException:
         await anyio.to_thread.run_sync(ctx.artifacts.delete, f"datasets/{dataset_id}")
         raise
     await ctx.wait_applied(published)
-    return DatasetOut(
-        dataset_id=dataset_id,
-        name=name,
-        rows=stored.rows,
-        columns=stored.columns,
-        sha256=stored.sha256,
-        created_at=event.created_at,
-    )
+    return answer
+
+
+def _body_errors(exc: ValidationError) -> list[dict[str, Any]]:
+    return [
+        {"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]}
+        for e in exc.errors(include_url=False)
+    ]
