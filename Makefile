@@ -8,7 +8,7 @@ TORCH_WHEEL ?= $(firstword $(wildcard /opt/wheels/torch-*.whl))
 KAFKA_PORT ?= 9092
 export KAFKA_PORT
 
-.PHONY: venv quickstart test test-fast bench lint kafka-install kafka-start kafka-stop clean browser-deps
+.PHONY: venv quickstart test test-fast test-repeat bench lint kafka-install kafka-start kafka-stop clean browser-deps
 
 venv: $(STAMP)
 
@@ -47,6 +47,13 @@ test: venv kafka-install browser-deps lint
 
 test-fast: venv
 	$(PY) -m pytest -m "not kafka and not slow and not browser" $(PYTEST_ARGS)
+
+# Flake hunt: the unit tests REPEAT times in a row (fresh processes, no cache); stops at the
+# first red run. A flaky test is a failing test.
+REPEAT ?= 5
+test-repeat: venv
+	for i in $$(seq $(REPEAT)); do echo "== run $$i of $(REPEAT)"; \
+	  $(PY) -m pytest tests/unit -q -p no:cacheprovider -m "not kafka" $(PYTEST_ARGS) || exit 1; done
 
 # FLAML (the quality benchmark's baseline) pins xgboost<3: it gets its own venv, so it never
 # changes the xgboost tabstream is measured (and tested) with.

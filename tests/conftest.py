@@ -9,8 +9,15 @@ import uuid
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+# Property tests draw the same examples in every run (no example database, no deadline that
+# a loaded CI machine could miss): a red run is reproducible, never a coin toss.
+settings.register_profile("deterministic", derandomize=True, database=None, deadline=None)
+settings.load_profile("deterministic")
 
 
 def kafka_bootstrap_or_none() -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import time
 import uuid
 
@@ -10,6 +11,20 @@ import pytest
 from tabstream.adapters.bus.partitioner import partition_for
 from tabstream.producer_api import job_ids
 from tabstream.producer_api.job_ids import JobIdDraw, uuid7
+
+
+@pytest.fixture(autouse=True)
+def seeded_ids(monkeypatch: pytest.MonkeyPatch) -> list[uuid.UUID]:
+    """Every id a JobIdDraw makes comes from a fixed clock and a seeded generator (which
+    partition an id maps to is then the same in every run); returns the ids made, in order."""
+    rng, made = random.Random(7), list[uuid.UUID]()
+
+    def seeded() -> uuid.UUID:
+        made.append(uuid7(1_790_000_000_000 + len(made), rng.getrandbits(80)))
+        return made[-1]
+
+    monkeypatch.setattr(job_ids, "uuid7", seeded)
+    return made
 
 
 class FakeClock:
@@ -49,14 +64,8 @@ def test_a_windows_ids_all_map_to_its_partition_and_windows_take_turns() -> None
     assert turns == [w % 8 for w in range(16)]
 
 
-def test_spare_ids_are_used_in_their_own_window(monkeypatch: pytest.MonkeyPatch) -> None:
-    made: list[uuid.UUID] = []
-
-    def counted() -> uuid.UUID:
-        made.append(uuid7())
-        return made[-1]
-
-    monkeypatch.setattr(job_ids, "uuid7", counted)
+def test_spare_ids_are_used_in_their_own_window(seeded_ids: list[uuid.UUID]) -> None:
+    made = seeded_ids
     clock = FakeClock()
     draw = JobIdDraw(8, window_s=0.02, max_spare=10_000, clock=clock)
     drawn = []

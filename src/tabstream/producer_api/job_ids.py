@@ -26,10 +26,11 @@ _MS_MASK = (1 << 48) - 1
 _RAND_B_MASK = (1 << 62) - 1
 
 
-def uuid7(unix_ms: int | None = None) -> uuid.UUID:
-    """An RFC 9562 version-7 UUID: 48 bits of Unix milliseconds, then 74 random bits."""
+def uuid7(unix_ms: int | None = None, random_bits: int | None = None) -> uuid.UUID:
+    """An RFC 9562 version-7 UUID: 48 bits of Unix milliseconds, then 74 random bits (taken
+    from ``random_bits``, 80 bits, when given: tests draw them from a seeded generator)."""
     ms = time.time_ns() // 1_000_000 if unix_ms is None else unix_ms
-    rand = int.from_bytes(os.urandom(10), "big")
+    rand = int.from_bytes(os.urandom(10), "big") if random_bits is None else random_bits
     value = (
         (ms & _MS_MASK) << 80
         | 0x7 << 76
