@@ -22,7 +22,7 @@ import httpx
 from tabstream.bootstrap import BENCH_ECHO_ENV, TOPIC_PREFIX_ENV, build_api
 from tabstream.settings import ApiSettings
 
-TOKEN = "asgi-bench-token-0123456789"
+TOKEN = "asgi-bench-token-0123456789abcdefgh"
 CSV = b"x,y\n" + b"".join(f"{i},{i * 0.5}\n".encode() for i in range(50))
 
 

@@ -36,7 +36,7 @@ from benchmarks._asgi_load import asgi_costs
 from benchmarks._lean_transport import LeanTransport
 
 RESULTS = Path(__file__).resolve().parent / "results"
-TOKEN = "bench-token-0123456789abcdef"
+TOKEN = "bench-token-0123456789abcdef01234567"
 
 
 def _free_port() -> int:

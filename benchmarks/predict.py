@@ -28,7 +28,7 @@ from tabstream.pipeline.predict import predict_samples
 from tabstream.settings import ApiSettings
 
 RESULTS = Path(__file__).resolve().parent / "results"
-TOKEN = "bench-token-aaaaaaaaaaaaaaaa"
+TOKEN = "bench-token-aaaaaaaaaaaaaaaaaaaaaaaa"
 
 
 def parse(argv: list[str]) -> argparse.Namespace:

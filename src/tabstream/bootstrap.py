@@ -33,6 +33,7 @@ from tabstream.pipeline.bundle import load_bundle
 from tabstream.pipeline.predict import InProcessTeacher, Teacher, registered_sha256
 from tabstream.producer_api import ApiContext, ApiLimits, ApiTopics, Page, create_app
 from tabstream.producer_api.auth import Authenticator, parse_static_tokens
+from tabstream.producer_api.ingest import S3ImportConfig
 from tabstream.producer_api.observability import install_metrics
 from tabstream.producer_api.readmodel import Row
 from tabstream.producer_api.tokens import RefreshTokenStore
@@ -41,7 +42,13 @@ from tabstream.projection.store import ProjectionStore
 from tabstream.schemas import Envelope, Producer
 from tabstream.schemas.run import TrainerRunRequest
 from tabstream.schemas.topics import Topics
-from tabstream.settings import ApiSettings, CommonSettings, WorkerSettings, load_or_create_secret
+from tabstream.settings import (
+    ApiSettings,
+    CommonSettings,
+    ConfigError,
+    WorkerSettings,
+    load_or_create_secret,
+)
 
 _log = get_logger(__name__)
 BENCH_ECHO_ENV = "TABSTREAM_BENCH_ECHO"
@@ -78,14 +85,17 @@ def server_secret(settings: ApiSettings) -> str:
     """TABSTREAM_SECRET_KEY, or a random key kept in ``<data_dir>/secret.key``."""
     if settings.secret_key is not None:
         return settings.secret_key.get_secret_value()
-    return load_or_create_secret(settings.data_dir)
+    try:
+        return load_or_create_secret(settings.data_dir)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def parse_pools(text: str) -> tuple[str, ...]:
     """``"gpu,cpu"`` -> ("gpu", "cpu")."""
     pools = tuple(dict.fromkeys(p.strip() for p in text.split(",") if p.strip()))
     if not pools:
-        raise ValueError("TABSTREAM_POOLS must name at least one pool")
+        raise ConfigError("TABSTREAM_POOLS must name at least one pool")
     return pools
 
 
@@ -158,7 +168,10 @@ def _paged(query: object, cursor: str | None) -> tuple[list[Row], str | None]:
 
 
 def _static_tokens(settings: ApiSettings) -> dict[str, str]:
-    tokens = parse_static_tokens(settings.api_tokens)
+    try:
+        tokens = parse_static_tokens(settings.api_tokens)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     if tokens:
         return tokens
     path = settings.data_dir / "api.token"
@@ -175,6 +188,7 @@ def build_api(
     bench_echo: bool | None = None,
 ) -> FastAPI:
     """The API app with its log, artifacts, projection (run in-process) and auth wired in."""
+    limits = _limits(settings)  # first: a bad setting fails before anything is opened
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     log = log or build_event_log(settings, client_id="tabstream-api", linger_ms=API_LINGER_MS)
     prefix = topic_prefix or os.environ.get(TOPIC_PREFIX_ENV) or "tabstream"
@@ -201,7 +215,7 @@ def build_api(
         cipher=HeaderCipher(secret),
         digest_key=derive_key(secret, "tabstream/request-digest/v1"),
         topics=topics,
-        limits=_limits(settings),
+        limits=limits,
         producer=Producer(
             service="producer_api", instance=settings.instance_id or f"pid{os.getpid()}"
         ),
@@ -233,6 +247,7 @@ def build_api(
             store.close()
             refresh.close()
 
+    ctx.on_unshowable = lambda kind: metrics.unshowable.labels(kind=kind).inc()
     app = create_app(ctx, lifespan)
     app.state.metrics = metrics
     install_metrics(app, metrics.render, metrics.run_outcome, settings.metrics_port is None)
@@ -283,6 +298,14 @@ async def _retrying(connect: Callable[[], Awaitable[None]], tried: asyncio.Event
             await asyncio.sleep(CONNECT_RETRY_S)
 
 
+def _s3_import(settings: ApiSettings) -> S3ImportConfig:
+    """Where ``s3://`` imports read from: TABSTREAM_S3_ENDPOINT / TABSTREAM_S3_REGION."""
+    try:
+        return S3ImportConfig.from_settings(settings.s3_endpoint, settings.s3_region)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def _limits(settings: ApiSettings) -> ApiLimits:
     root = settings.import_root
     return ApiLimits(
@@ -290,6 +313,10 @@ def _limits(settings: ApiSettings) -> ApiLimits:
         max_columns=settings.max_columns,
         submit_timeout_s=settings.submit_timeout_s,
         import_root=str(Path(root).resolve()) if root else None,
+        s3_import=_s3_import(settings),
+        max_json_body_bytes=settings.max_json_body_bytes,
+        max_predict_body_bytes=settings.max_predict_body_bytes,
+        public_docs=settings.public_docs,
     )
 
 
@@ -351,6 +378,7 @@ def build_worker(
         "artifacts_uri": settings.artifact_root,
         "max_attempts": settings.max_attempts,
         "job_timeout_s": settings.job_timeout_s,
+        "shutdown_s": settings.shutdown_s,
     }
     values.update(overrides)
     return Worker(log, WorkerConfig(**values), decrypt=worker_decrypt(settings))

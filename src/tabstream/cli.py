@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 
@@ -121,7 +121,10 @@ def worker(
         None, envvar="TABSTREAM_METRICS_PORT", help="serve Prometheus /metrics on this port"
     ),
 ) -> None:
-    """Join the pool's consumer group and run jobs (one per slot) in child processes."""
+    """Join the pool's consumer group and run jobs (one per slot) in child processes.
+
+    SIGTERM/SIGINT stops it within TABSTREAM_SHUTDOWN_S (exit 0); when the shutdown does not
+    finish in that time (a dead broker), or on a second signal, it gives up and exits 1."""
     import asyncio
 
     from tabstream.bootstrap import build_worker
@@ -149,12 +152,20 @@ def worker(
             session_timeout_ms=session_timeout_ms,
             max_poll_interval_ms=max_poll_interval_ms,
         )
-        try:
-            await built.run_forever()
-        finally:
-            await built.log.close()
+        if not await built.run_forever(close_log=True):
+            _exit_now(1)
 
     asyncio.run(serve())
+
+
+def _exit_now(code: int) -> NoReturn:
+    """Exit at once: after a shutdown was given up, ``asyncio.run`` would wait for the
+    cancelled tasks and executor threads still stuck on the broker."""
+    import sys
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 # -- projection and replay -------------------------------------------------------------------
@@ -314,8 +325,26 @@ def _replay_line(item: Any) -> str:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: a bad setting is one line naming it, exit 2."""
+    from pydantic import ValidationError
+
+    from tabstream.settings import ConfigError, config_error
+
+    try:
+        app()
+    except ValidationError as exc:
+        if not exc.title.endswith("Settings"):
+            raise
+        _config_exit(config_error(exc))
+    except ConfigError as exc:
+        _config_exit(exc)
+
+
+def _config_exit(exc: Exception) -> None:
+    import sys
+
+    print(f"tabstream: configuration error: {exc}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 if __name__ == "__main__":

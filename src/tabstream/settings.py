@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = frozenset(
@@ -33,6 +33,21 @@ PLACEHOLDER_SECRETS = frozenset(
     }
 )
 MIN_SECRET_LENGTH = 32
+ENV_PREFIX = "TABSTREAM_"
+
+
+class ConfigError(ValueError):
+    """A bad setting, said in one line that names the variable (the CLI exits 2 on it)."""
+
+
+def config_error(exc: ValidationError) -> ConfigError:
+    """The errors of a settings class as one line naming each variable."""
+    parts = []
+    for error in exc.errors(include_url=False, include_input=False):
+        field = str(error["loc"][0]) if error["loc"] else ""
+        message = str(error["msg"]).removeprefix("Value error, ")
+        parts.append(f"{ENV_PREFIX}{field.upper()}: {message}" if field else message)
+    return ConfigError("; ".join(parts).replace("\n", " "))
 
 
 def check_secret(value: str, field: str) -> str:
@@ -66,7 +81,7 @@ def parse_bus(value: str) -> BusConfig:
 class CommonSettings(BaseSettings):
     """What every service shares: the bus, the data directory, artifacts and logging."""
 
-    model_config = SettingsConfigDict(env_prefix="TABSTREAM_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
 
     bus: str = "embedded"
     data_dir: Path = Path(".tabstream")
@@ -76,6 +91,9 @@ class CommonSettings(BaseSettings):
     instance_id: str | None = None
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
     metrics_host: str = "127.0.0.1"
+    shutdown_s: float = Field(default=10.0, gt=0, le=3600)
+    s3_endpoint: str | None = None
+    s3_region: str | None = None
 
     @field_validator("bus")
     @classmethod
@@ -110,6 +128,9 @@ class ApiSettings(CommonSettings):
     import_root: Path | None = None
     pools: str = "cpu"
     submit_timeout_s: float = Field(default=5.0, gt=0)
+    max_json_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_predict_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    public_docs: bool = True
 
     @field_validator("secret_key")
     @classmethod

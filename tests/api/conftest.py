@@ -18,8 +18,8 @@ from tabstream.bootstrap import build_api
 from tabstream.producer_api.context import ApiContext
 from tabstream.settings import ApiSettings
 
-TOKEN_A = "token-aaaaaaaaaaaaaaaa"
-TOKEN_B = "token-bbbbbbbbbbbbbbbb"
+TOKEN_A = "token-aaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+TOKEN_B = "token-bbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 TOKENS = f"{TOKEN_A}=tenant-a,{TOKEN_B}=tenant-b"
 AUTH_A = {"Authorization": f"Bearer {TOKEN_A}"}
 AUTH_B = {"Authorization": f"Bearer {TOKEN_B}"}

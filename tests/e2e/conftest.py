@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 CHROMIUM = os.environ.get("TABSTREAM_CHROMIUM", "/usr/bin/chromium")
-TOKEN = "e2e-token-0123456789abcdef"
+TOKEN = "e2e-token-0123456789abcdef0123456789"
 TENANT = "e2e"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM_ARGS = [

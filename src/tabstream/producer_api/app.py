@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tabstream.adapters.bus.port import BusUnavailable
 from tabstream.producer_api.auth import AuthError
 from tabstream.producer_api.bodies import openapi_components
+from tabstream.producer_api.body_limit import BodyLimit
 from tabstream.producer_api.context import ApiContext
 from tabstream.producer_api.errors import validation_error
 from tabstream.producer_api.observability import RequestContext
@@ -33,15 +34,26 @@ from tabstream.producer_api.routers import (
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 DESCRIPTION = (
-    "Submit TrainerRun jobs, register datasets and follow jobs. Every route except /healthz and "
-    "/readyz needs `Authorization: Bearer <token>` (a static API token or an access JWT from "
-    "POST /v1/auth/token). Another tenant's resources are 404."
+    "Submit TrainerRun jobs, register datasets and follow jobs. Every route except /healthz, "
+    "/readyz, /metrics and this document (/openapi.json, /docs, /redoc) needs "
+    "`Authorization: Bearer <token>` (a static API token or an access JWT from "
+    "POST /v1/auth/token). Another tenant's resources are 404. Request bodies other than "
+    "multipart uploads are capped (TABSTREAM_MAX_JSON_BODY_BYTES, default 1 MiB: 413)."
 )
 
 
 def create_app(ctx: ApiContext, lifespan: Lifespan | None = None) -> FastAPI:
     """Build the API over ``ctx``; ``lifespan`` starts and stops what the context needs."""
-    app = FastAPI(title="tabstream", version="1", description=DESCRIPTION, lifespan=lifespan)
+    docs = ctx.limits.public_docs
+    app = FastAPI(
+        title="tabstream",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_url="/openapi.json" if docs else None,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+    )
     app.state.ctx = ctx
     for module in (health, auth, datasets, runs, jobs, results, models, schemas):
         app.include_router(module.router)
@@ -53,6 +65,11 @@ def create_app(ctx: ApiContext, lifespan: Lifespan | None = None) -> FastAPI:
     app.add_exception_handler(BusUnavailable, _bus_unavailable)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_middleware(RotatedTokenHeaders)
+    app.add_middleware(
+        BodyLimit,
+        json_limit=ctx.limits.max_json_body_bytes,
+        predict_limit=ctx.limits.max_predict_body_bytes,
+    )
     app.add_middleware(RequestContext)
     return app
 

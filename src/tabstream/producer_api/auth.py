@@ -19,7 +19,7 @@ import jwt
 from tabstream.producer_api.tokens import RefreshRejected, RefreshTokenStore
 
 _TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-MIN_STATIC_TOKEN = 16
+MIN_STATIC_TOKEN = 32
 _ISSUER = "tabstream"
 
 
@@ -96,10 +96,11 @@ class Authenticator:
         """A fresh access token and a refresh token of a new family."""
         return TokenPair(self._access(tenant), self._refresh.issue(tenant), self.access_ttl_s)
 
-    def refresh(self, refresh_token: str) -> TokenPair:
-        """Rotate ``refresh_token`` into a new pair (AuthError when rejected)."""
+    def refresh(self, refresh_token: str, owner: str | None = None) -> TokenPair:
+        """Rotate ``refresh_token`` into a new pair (AuthError when rejected; with ``owner``,
+        a token of another tenant is rejected and left unspent)."""
         try:
-            rotated = self._refresh.rotate(refresh_token)
+            rotated = self._refresh.rotate(refresh_token, owner)
         except RefreshRejected as exc:
             raise AuthError(str(exc)) from None
         return TokenPair(self._access(rotated.tenant), rotated.refresh_token, self.access_ttl_s)
@@ -124,10 +125,7 @@ class Authenticator:
             tenant = self._verify(token, verify_exp=False)
         except jwt.PyJWTError:
             raise AuthError("invalid bearer token") from None
-        pair = self.refresh(refresh_token)
-        if self._verify(pair.access_token, verify_exp=True) != tenant:
-            raise AuthError("refresh token belongs to another principal")
-        return Principal(tenant, pair)
+        return Principal(tenant, self.refresh(refresh_token, owner=tenant))
 
     def _access(self, tenant: str) -> str:
         now = int(time.time())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import NamedTuple
@@ -13,12 +14,15 @@ from tabstream.adapters.artifacts.port import ArtifactStore
 from tabstream.adapters.bus.port import BusUnavailable, EventLog, OutgoingRecord, Position
 from tabstream.adapters.secrets import HeaderCipher
 from tabstream.deadlines import TaskDeadlines
+from tabstream.logs import get_logger
 from tabstream.producer_api.auth import Authenticator
+from tabstream.producer_api.ingest import S3ImportConfig
 from tabstream.producer_api.job_ids import JobIdDraw, uuid7
 from tabstream.producer_api.readmodel import JobReadModel, Row
 from tabstream.producer_api.topics import ApiTopics
 from tabstream.schemas import Envelope, EventPayload, Producer, encode, headers
 
+_log = get_logger(__name__)
 DATASET_CACHE_SIZE = 1024
 
 
@@ -32,7 +36,8 @@ class Published(NamedTuple):
 
 @dataclass(frozen=True)
 class ApiLimits:
-    """Request limits and timeouts."""
+    """Request limits and timeouts, and where dataset imports may read from (the import root
+    for ``file://``, the operator's S3 endpoint/region for ``s3://``)."""
 
     max_upload_bytes: int = 512 * 1024 * 1024
     max_columns: int = 2000
@@ -41,6 +46,10 @@ class ApiLimits:
     apply_timeout_s: float = 2.0
     sse_heartbeat_s: float = 15.0
     import_root: str | None = None
+    s3_import: S3ImportConfig = field(default_factory=S3ImportConfig)
+    max_json_body_bytes: int = 1024 * 1024
+    max_predict_body_bytes: int = 32 * 1024 * 1024
+    public_docs: bool = True
 
 
 @dataclass
@@ -66,6 +75,12 @@ class ApiContext:
     dataset_cache: OrderedDict[tuple[str, str], Row] = field(default_factory=OrderedDict)
     job_ids: dict[str, JobIdDraw] = field(default_factory=dict)
     publish_deadlines: TaskDeadlines = field(default_factory=TaskDeadlines)
+    on_unshowable: Callable[[str], None] = lambda kind: None
+
+    def report_unshowable(self, kind: str, ident: str, error: str) -> None:
+        """A read-model row the API cannot show as it is: a warning and a metric."""
+        _log.warning("read model row not showable as is", kind=kind, id=ident, error=error)
+        self.on_unshowable(kind)
 
     async def learn_partitions(self) -> None:
         """Read the partition count of each pool's commands topic, for ``new_job_id``."""

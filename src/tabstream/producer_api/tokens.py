@@ -69,25 +69,29 @@ class RefreshTokenStore:
             self._db.execute(_INSERT, row)
         return token
 
-    def rotate(self, token: str) -> Rotated:
-        """Spend ``token`` and return its child; reuse of a spent token revokes the family."""
+    def rotate(self, token: str, owner: str | None = None) -> Rotated:
+        """Spend ``token`` and return its child; reuse of a spent token revokes the family.
+
+        With ``owner``, a token of another tenant is refused and left as it was: only its
+        owner can spend it or, by reusing it, revoke its family.
+        """
         digest = _hash(token)
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                rotated = self._rotate_locked(digest)
+                rotated = self._rotate_locked(digest, owner)
             except BaseException:
                 self._db.execute("COMMIT")  # keeps a revocation written before the rejection
                 raise
             self._db.execute("COMMIT")
         return rotated
 
-    def _rotate_locked(self, digest: str) -> Rotated:
+    def _rotate_locked(self, digest: str, owner: str | None) -> Rotated:
         row = self._db.execute(
             "SELECT family, tenant, used, expires_at FROM refresh_tokens WHERE token_hash = ?",
             (digest,),
         ).fetchone()
-        if row is None:
+        if row is None or (owner is not None and row[1] != owner):
             raise RefreshRejected("unknown refresh token")
         family, tenant, used, expires_at = row
         if self._revoked(family):

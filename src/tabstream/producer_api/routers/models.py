@@ -81,13 +81,14 @@ async def list_models(
 ) -> ModelPage:
     """The caller's models, newest first."""
     page = ctx.read_model.list_models(tenant, cursor=cursor, limit=limit)
-    return ModelPage(items=[_public(m) for m in page.items], next_cursor=page.next_cursor)
+    root = ctx.artifacts.root_uri
+    return ModelPage(items=[_public(m, root) for m in page.items], next_cursor=page.next_cursor)
 
 
 @router.get("/{model_id}", responses={404: {"description": "model not found"}})
 async def get_model(model_id: uuid.UUID, ctx: Ctx, tenant: Tenant) -> dict[str, Any]:
     """One model: task, features with types, classes, metrics, job, sha256, created_at."""
-    return _public(_model(ctx, tenant, model_id))
+    return _public(_model(ctx, tenant, model_id), ctx.artifacts.root_uri)
 
 
 @router.post(
@@ -130,8 +131,19 @@ def _model(ctx: Ctx, tenant: str, model_id: uuid.UUID) -> dict[str, Any]:
     return dict(found)
 
 
-def _public(row: Any) -> dict[str, Any]:
-    return {k: v for k, v in dict(row).items() if k != "tenant"}
+def _public(row: Any, artifact_root: str) -> dict[str, Any]:
+    """The row without its tenant, its ``uri`` relative to the artifact store (where the
+    server keeps its files is not the caller's business)."""
+    out = {k: v for k, v in dict(row).items() if k != "tenant"}
+    if isinstance(out.get("uri"), str):
+        out["uri"] = relative_uri(out["uri"], artifact_root)
+    return out
+
+
+def relative_uri(uri: str, artifact_root: str) -> str:
+    """``<root>/models/x/y`` -> ``models/x/y``; a URI outside the root keeps its last part."""
+    root = artifact_root.rstrip("/") + "/"
+    return uri[len(root) :] if uri.startswith(root) else uri.rstrip("/").rsplit("/", 1)[-1]
 
 
 def _err(field: str, msg: str) -> list[dict[str, Any]]:
