@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import tempfile
 import time
 import uuid
@@ -19,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from tabstream.bootstrap import BENCH_ECHO_ENV, TOPIC_PREFIX_ENV, build_api
+from tabstream.bootstrap.api import build_api
 from tabstream.settings import ApiSettings
 
 TOKEN = "asgi-bench-token-0123456789abcdefgh"
@@ -92,14 +91,14 @@ async def _measure(app: Any, path: str, body: bytes, total: int, inflight: int) 
 
 async def asgi_costs(bus: str, total: int = 2048, inflight: int = 32) -> dict[str, Any]:
     """CPU per request of the echo route and of POST /v1/trainer/run, in-process."""
-    os.environ[BENCH_ECHO_ENV] = "1"
-    os.environ[TOPIC_PREFIX_ENV] = f"asgi{uuid.uuid4().hex[:8]}"
     with tempfile.TemporaryDirectory() as data_dir:
         settings = ApiSettings(
             data_dir=Path(data_dir),
             api_tokens=f"{TOKEN}=bench",
             secret_key=uuid.uuid4().hex + uuid.uuid4().hex,
             bus=bus,
+            bench_echo=True,
+            topic_prefix=f"asgi{uuid.uuid4().hex[:8]}",
         )
         app = build_api(settings)
         async with app.router.lifespan_context(app):

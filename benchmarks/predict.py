@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from tabstream.bootstrap import build_api
+from tabstream.bootstrap.api import build_api
 from tabstream.pipeline.predict import predict_samples
 from tabstream.settings import ApiSettings
 

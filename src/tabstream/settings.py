@@ -84,6 +84,7 @@ class CommonSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
 
     bus: str = "embedded"
+    topic_prefix: str = Field(default="tabstream", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$")
     data_dir: Path = Path(".tabstream")
     artifacts_uri: str | None = None
     log_format: Literal["auto", "json", "console"] = "auto"
@@ -131,6 +132,9 @@ class ApiSettings(CommonSettings):
     max_json_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_predict_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     public_docs: bool = True
+    max_predict_rows: int = Field(default=10_000, ge=1)
+    model_cache_mb: int = Field(default=512, ge=1)
+    bench_echo: bool = False
 
     @field_validator("secret_key")
     @classmethod

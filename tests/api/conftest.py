@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from fastapi import FastAPI
 
-from tabstream.bootstrap import build_api
+from tabstream.bootstrap.api import build_api
 from tabstream.producer_api.context import ApiContext
 from tabstream.settings import ApiSettings
 

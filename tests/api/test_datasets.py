@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from tabstream.bootstrap import build_api
+from tabstream.bootstrap.api import build_api
 from tests.api.conftest import AUTH_A, AUTH_B, CSV, Api, parquet_bytes, running, settings, upload
 
 

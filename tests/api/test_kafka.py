@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tabstream.bootstrap import build_api
+from tabstream.bootstrap.api import build_api
 from tabstream.schemas import decode
 from tests.api import workers
 from tests.api.conftest import AUTH_A, AUTH_B, run_body, running, settings, submit, upload

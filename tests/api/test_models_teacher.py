@@ -18,7 +18,7 @@ import uvicorn
 
 from tabstream.adapters.artifacts.local import LocalArtifactStore
 from tabstream.adapters.teacher import HttpTeacher
-from tabstream.bootstrap import build_api
+from tabstream.bootstrap.api import build_api
 from tabstream.pipeline.run import DatasetRef, run
 from tabstream.schemas.run import TrainerRunRequest
 from tests.api.conftest import TOKEN_A, Api, settings
@@ -95,7 +95,7 @@ def test_distil_from_a_second_api_over_http(
 
 
 def test_refused_teacher_url_fails_the_child_clearly(tmp_path: Path) -> None:
-    from tabstream.bootstrap import build_teacher
+    from tabstream.bootstrap.child import build_teacher
 
     request = TrainerRunRequest.model_validate(
         {

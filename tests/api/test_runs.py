@@ -14,7 +14,7 @@ import pytest
 from tabstream.adapters.bus.embedded import EmbeddedEventLog
 from tabstream.adapters.bus.partitioner import partition_for
 from tabstream.adapters.bus.port import OutgoingRecord, Position
-from tabstream.bootstrap import build_api
+from tabstream.bootstrap.api import build_api
 from tabstream.schemas import decode
 from tests.api import workers
 from tests.api.conftest import AUTH_A, AUTH_B, Api, run_body, running, settings, submit, upload

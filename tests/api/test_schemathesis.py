@@ -23,7 +23,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
 from schemathesis.python import asgi
 
-from tabstream.bootstrap import build_api
+from tabstream.bootstrap.api import build_api
 from tests.api.conftest import AUTH_A, CSV, run_body
 from tests.api.conftest import settings as api_settings
 

@@ -22,7 +22,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from tabstream.adapters.bus.port import OutgoingRecord
-from tabstream.bootstrap import build_api
+from tabstream.bootstrap.api import build_api
 from tabstream.producer_api.context import ApiContext
 from tabstream.schemas import (
     Envelope,

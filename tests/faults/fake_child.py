@@ -1,4 +1,4 @@
-"""A stand-in for ``tabstream.consumer.child`` in fault tests: no pipeline, instant start.
+"""A stand-in for ``tabstream.bootstrap.child`` in fault tests: no pipeline, instant start.
 
 ``python fake_child.py MODE [SECONDS]``: ``crash`` exits 3 with no result; ``sleep`` reports
 one trial, sleeps SECONDS, then completes; ``segv`` kills itself with SIGKILL;

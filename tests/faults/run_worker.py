@@ -10,7 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import tabstream.bootstrap as bootstrap
+import tabstream.bootstrap.worker as bootstrap
 from tabstream.cli import main
 from tests.faults.worker_support import fake_child
 

@@ -13,7 +13,7 @@ import pytest
 
 from tabstream.adapters.bus.embedded import EmbeddedEventLog
 from tabstream.adapters.bus.port import OutgoingRecord
-from tabstream.bootstrap import build_api
+from tabstream.bootstrap.api import build_api
 from tabstream.schemas.topics import Topics
 from tests.api.conftest import (
     AUTH_A,

@@ -9,7 +9,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tabstream.canonical_json import canonical_json, may_differ
+from tabstream.common.canonical_json import canonical_json, may_differ
 from tabstream.projection.store_sql import dumps
 
 SMALL_FLOATS = st.floats(min_value=1e-10, max_value=1e-3) | st.floats(

@@ -1,4 +1,4 @@
-"""The job child (``python -m tabstream.consumer.child``) exits cleanly, and at once when its
+"""The job child (``python -m tabstream.bootstrap.child``) exits cleanly, and at once when its
 worker goes.
 
 The first test runs a real child through its normal entry point. The worker keeps the child's
@@ -18,7 +18,7 @@ from pathlib import Path
 from tabstream.consumer.protocol import JobSpec, parse_line
 from tests.faults.worker_support import run_request
 
-CHILD = (sys.executable, "-m", "tabstream.consumer.child")
+CHILD = (sys.executable, "-m", "tabstream.bootstrap.child")
 TIMEOUT_S = 120
 
 

@@ -8,7 +8,7 @@ import pytest
 from aiokafka.errors import KafkaTimeoutError
 
 from tabstream.adapters.bus.kafka import _no_ack
-from tabstream.deadlines import Deadlines, TaskDeadlines
+from tabstream.common.deadlines import Deadlines, TaskDeadlines
 
 
 async def test_a_future_not_done_fails_after_its_timeout_and_not_before() -> None:

@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from tabstream.bootstrap import build_teacher
+from tabstream.bootstrap.child import build_teacher
 from tabstream.pipeline.distill import (
     DistillConfig,
     TeacherFailed,

@@ -1,4 +1,4 @@
-"""The command-line filter expression parser (tabstream.filter_expr)."""
+"""The command-line filter expression parser (tabstream.client.filter_parser)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tabstream.filter_expr import FilterSyntaxError, format_filter, parse_filter, tokenize
+from tabstream.client.filter_parser import FilterSyntaxError, format_filter, parse_filter, tokenize
 from tabstream.schemas.filters import BoolExpr, Comparison, Not
 
 

@@ -7,7 +7,7 @@ import sys
 
 PROBE = """
 import sys
-import tabstream.bootstrap, tabstream.consumer.child, tabstream.pipeline.run
+import tabstream.bootstrap.child, tabstream.pipeline.run
 from tabstream.pipeline.families import FAMILIES, get_family
 assert sorted(FAMILIES) == ["tabicl", "tabm", "xgboost", "xrfm"]
 get_family("xgboost")

@@ -7,7 +7,7 @@ import json
 import pytest
 import structlog
 
-from tabstream.logs import configure_logging, get_logger
+from tabstream.common.logs import configure_logging, get_logger
 
 
 def test_json_lines_carry_bound_context_and_mask_secrets(

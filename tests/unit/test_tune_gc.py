@@ -6,11 +6,11 @@ import json
 import subprocess
 import sys
 
-from tabstream.bootstrap import GC_YOUNG
+from tabstream.bootstrap.api import GC_YOUNG
 
 PROBE = """
 import gc, json
-from tabstream.bootstrap import tune_gc
+from tabstream.bootstrap.api import tune_gc
 before = gc.get_freeze_count()
 tune_gc()
 print(json.dumps([before, gc.get_freeze_count(), gc.get_threshold()]))

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from tabstream.quickstart import quickstart
+from tabstream.cli.quickstart import quickstart
 
 
 @pytest.mark.slow

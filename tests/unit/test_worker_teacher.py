@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tabstream.adapters.bus.port import Record
-from tabstream.bootstrap import build_teacher
+from tabstream.bootstrap.child import build_teacher
 from tabstream.consumer.ledger import JobLedger
 from tabstream.consumer.runner import _teacher_digest
 from tabstream.schemas.events import Envelope, ModelRegistered, Producer, encode, headers

@@ -1,4 +1,5 @@
-"""Child process entry: ``python -m tabstream.consumer.child`` runs one attempt of one job.
+"""One attempt of one job in the worker's child process (started as
+``python -m tabstream.bootstrap.child``, which builds the adapters and calls ``run_spec``).
 
 The worker sets CUDA_VISIBLE_DEVICES and the thread budget in this process's environment before
 it starts, so nothing here can initialise CUDA on the wrong device. The job spec arrives on
@@ -12,6 +13,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from typing import IO, Any
 
 
@@ -54,11 +56,17 @@ def exit_with_parent() -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def run_spec(spec: Any, out: IO[bytes], should_stop: StopFlag) -> None:
-    """Run the pipeline for ``spec`` and write events and the outcome to ``out``."""
+def run_spec(
+    spec: Any,
+    out: IO[bytes],
+    should_stop: StopFlag,
+    artifacts: Any,
+    teacher_for: Callable[[Any], Any],
+) -> None:
+    """Run the pipeline for ``spec`` on ``artifacts`` and write events and the outcome to
+    ``out``; ``teacher_for(request)`` builds the run's teacher (ValueError: refused)."""
     from uuid import UUID
 
-    from tabstream.bootstrap import build_artifacts, build_teacher
     from tabstream.consumer.protocol import (
         cancelled_line,
         error_line,
@@ -73,9 +81,7 @@ def run_spec(spec: Any, out: IO[bytes], should_stop: StopFlag) -> None:
         run,
     )
     from tabstream.schemas.run import TrainerRunRequest
-    from tabstream.settings import CommonSettings
 
-    artifacts = build_artifacts(CommonSettings(artifacts_uri=spec.artifacts_uri))
     request = TrainerRunRequest.model_validate(spec.request)
     dataset = DatasetRef(UUID(spec.dataset_id), spec.dataset_key)
 
@@ -83,7 +89,7 @@ def run_spec(spec: Any, out: IO[bytes], should_stop: StopFlag) -> None:
         out.write(event_line(payload))
 
     try:
-        teacher = build_teacher(request, artifacts, spec.teacher_sha256)
+        teacher = teacher_for(request)
     except ValueError as exc:
         out.write(error_line("invalid_input", str(exc)))
         return
@@ -106,19 +112,3 @@ def run_spec(spec: Any, out: IO[bytes], should_stop: StopFlag) -> None:
         out.write(error_line("training_error", f"{type(exc).__name__}: {exc}"))
     else:
         out.write(result_line(job_completed_event(result)))
-
-
-def main() -> None:
-    """Read the spec, run it, exit 0 (the outcome is in the last protocol line)."""
-    out = protocol_stream()
-    should_stop = StopFlag()
-    from tabstream.consumer.protocol import JobSpec
-
-    spec = JobSpec.from_bytes(sys.stdin.buffer.readline())
-    exit_with_parent()
-    run_spec(spec, out, should_stop)
-    out.flush()
-
-
-if __name__ == "__main__":
-    main()

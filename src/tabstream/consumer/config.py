@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from tabstream.schemas.checks import pareto_weight_count
 from tabstream.schemas.run import TrainerRunRequest
 
-CHILD_ARGV = (sys.executable, "-m", "tabstream.consumer.child")
+CHILD_ARGV = (sys.executable, "-m", "tabstream.bootstrap.child")
 THREAD_VARS = (
     "OMP_NUM_THREADS",
     "MKL_NUM_THREADS",

@@ -13,7 +13,7 @@ from tabstream.adapters.bus.port import (
     Record,
     TopicPartition,
 )
-from tabstream.logs import get_logger
+from tabstream.common.logs import get_logger
 from tabstream.schemas.events import Envelope, EventPayload, Producer, encode, headers
 
 _log = get_logger(__name__)

@@ -22,7 +22,7 @@ from tabstream.adapters.bus.port import (
     Record,
     TopicPartition,
 )
-from tabstream.logs import get_logger
+from tabstream.common.logs import get_logger
 from tabstream.schemas.events import (
     TERMINAL_TYPES,
     CancelRequested,

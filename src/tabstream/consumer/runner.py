@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from tabstream.adapters.bus.port import EventLog, GroupConsumer, Record
+from tabstream.common.logs import get_logger
 from tabstream.consumer.commands import Command
 from tabstream.consumer.config import Decrypt, WorkerConfig, trials_total
 from tabstream.consumer.emitter import JobEmitter
@@ -13,7 +14,6 @@ from tabstream.consumer.ledger import CancelWatch, JobHistory, JobLedger
 from tabstream.consumer.protocol import JobSpec
 from tabstream.consumer.supervisor import ChildOutcome, run_child
 from tabstream.consumer.topics import WorkerTopics
-from tabstream.logs import get_logger
 from tabstream.schemas.events import (
     EventPayload,
     JobCancelled,

@@ -8,10 +8,10 @@ import contextlib
 import structlog
 
 from tabstream.adapters.bus.port import Record, TopicPartition
+from tabstream.common.logs import get_logger
 from tabstream.consumer.commands import PoisonCommand, dead_letter, parse_command
 from tabstream.consumer.emitter import commit_with, envelope_record
 from tabstream.consumer.runner import JobContext, run_attempt
-from tabstream.logs import get_logger
 from tabstream.schemas.events import Envelope, JobCancelled
 
 _log = get_logger(__name__)

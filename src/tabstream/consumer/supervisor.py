@@ -8,8 +8,8 @@ import signal
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from tabstream.common.logs import get_logger
 from tabstream.consumer.protocol import ChildLine, parse_line
-from tabstream.logs import get_logger
 from tabstream.schemas.events import EventPayload, JobCompleted
 
 _log = get_logger(__name__)

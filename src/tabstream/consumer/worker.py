@@ -9,12 +9,12 @@ import signal
 from collections.abc import Awaitable, Callable
 
 from tabstream.adapters.bus.port import BusUnavailable, EventLog
+from tabstream.common.logs import get_logger
 from tabstream.consumer.config import Decrypt, WorkerConfig
 from tabstream.consumer.ledger import worker_tail
 from tabstream.consumer.runner import JobContext
 from tabstream.consumer.slot import Slot
 from tabstream.consumer.topics import WorkerTopics
-from tabstream.logs import get_logger
 from tabstream.schemas.events import Producer
 
 _log = get_logger(__name__)
@@ -100,7 +100,7 @@ class Worker:
         True when every step ended in time. False when shutdown was given up: a warning names
         the steps left, they are cancelled and not awaited (a dead broker may never answer),
         and the caller should exit the process; children still running then see their stdin
-        close and exit by themselves (``consumer.child``)."""
+        close and exit by themselves (``bootstrap.child``)."""
         self.shutdown.set()
         done: list[str] = []
         steps = asyncio.create_task(self._stop_steps(done, close_log), name="worker-stop")

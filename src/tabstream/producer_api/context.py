@@ -13,8 +13,8 @@ from typing import NamedTuple
 from tabstream.adapters.artifacts.port import ArtifactStore
 from tabstream.adapters.bus.port import BusUnavailable, EventLog, OutgoingRecord, Position
 from tabstream.adapters.secrets import HeaderCipher
-from tabstream.deadlines import TaskDeadlines
-from tabstream.logs import get_logger
+from tabstream.common.deadlines import TaskDeadlines
+from tabstream.common.logs import get_logger
 from tabstream.producer_api.auth import Authenticator
 from tabstream.producer_api.ingest import S3ImportConfig
 from tabstream.producer_api.job_ids import JobIdDraw, uuid7

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from pydantic import ValidationError
 
 from tabstream.adapters.artifacts.port import ArtifactStore
-from tabstream.logs import get_logger
+from tabstream.common.logs import get_logger
 from tabstream.schemas import ColumnInfo
 from tabstream.schemas.datasets import FileLocation, ImportLocation, S3Location
 

@@ -7,7 +7,7 @@ import hmac
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from tabstream.canonical_json import canonical_json
+from tabstream.common.canonical_json import canonical_json
 from tabstream.producer_api.readmodel import Row
 from tabstream.schemas import Comparison, TrainerRunRequest, task_columns
 from tabstream.schemas.checks import MODEL_TYPES, check_pareto_rows, check_random_state

@@ -14,8 +14,8 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 
 from tabstream.adapters.bus.port import EventLog, Record, TopicPartition
-from tabstream.deadlines import Deadlines
-from tabstream.logs import get_logger
+from tabstream.common.deadlines import Deadlines
+from tabstream.common.logs import get_logger
 from tabstream.projection.replay import decode_record, to_item
 from tabstream.projection.store import Item, ProjectionStore
 from tabstream.schemas.events import Envelope
@@ -95,7 +95,7 @@ class ProjectionService:
         envelope: Envelope | None = None,
     ) -> bool:
         """Wait until the record at ``offset`` of ``topic``/``partition`` is applied (True) or
-        ``timeout_s`` passed (False; a coarse deadline, see ``tabstream.deadlines``). Applied
+        ``timeout_s`` passed (False; a coarse deadline, see ``tabstream.common.deadlines``). Applied
         means committed to the store, so any read of the store afterwards sees it.
 
         ``envelope``: the record's envelope, when the caller published the record itself (the

@@ -23,7 +23,7 @@ from uuid import UUID
 from pydantic_core import to_json
 
 from tabstream.adapters.bus.port import TopicPartition
-from tabstream.logs import get_logger
+from tabstream.common.logs import get_logger
 from tabstream.projection import store_sql as sql
 from tabstream.projection.fold import ProjectionState, apply_in_place
 from tabstream.projection.fold_job import Json

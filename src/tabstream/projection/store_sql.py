@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 from pydantic_core import to_json
 
-from tabstream.canonical_json import canonical_json
+from tabstream.common.canonical_json import canonical_json
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (

@@ -29,7 +29,7 @@ from tabstream.adapters.bus.port import (
     TopicPartition,
     flatten,
 )
-from tabstream.deadlines import Deadlines
+from tabstream.common.deadlines import Deadlines
 
 _TOPIC_EXISTS = 36
 _REPLAY_FETCH_BYTES = 4 * 1024 * 1024

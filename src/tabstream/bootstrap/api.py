@@ -1,8 +1,5 @@
-"""The composition root: settings -> adapters -> services -> the API app.
-
-Only this module and the CLI pick concrete adapters. The API reads the projection through
-``producer_api.JobReadModel``; ``ProjectionReadModel`` adapts the projection's store and service.
-"""
+"""Composition root of the API process (``tabstream api``): settings -> event log, artifacts,
+projection (in-process), auth, metrics -> the FastAPI app."""
 
 from __future__ import annotations
 
@@ -10,27 +7,24 @@ import asyncio
 import contextlib
 import gc
 import os
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 from aiokafka.errors import KafkaError
 from fastapi import FastAPI
 
-from tabstream.adapters.artifacts.factory import open_artifact_store
-from tabstream.adapters.artifacts.port import ArtifactNotFound, ArtifactStore
-from tabstream.adapters.bus.embedded import EmbeddedEventLog
-from tabstream.adapters.bus.kafka import KafkaEventLog
 from tabstream.adapters.bus.port import BusUnavailable, EventLog
 from tabstream.adapters.secrets import HeaderCipher, derive_key
-from tabstream.adapters.teacher import teacher_from_settings
-from tabstream.consumer import Worker, WorkerConfig
-from tabstream.logs import get_logger
-from tabstream.metrics import ApiMetrics, serve_metrics
-from tabstream.pipeline.bundle import load_bundle
-from tabstream.pipeline.predict import InProcessTeacher, Teacher, registered_sha256
+from tabstream.bootstrap.common import (
+    CONNECT_RETRY_S,
+    build_artifacts,
+    build_event_log,
+    parse_pools,
+    server_secret,
+)
+from tabstream.common.logs import get_logger
+from tabstream.common.prometheus import ApiMetrics, serve_metrics
 from tabstream.producer_api import ApiContext, ApiLimits, ApiTopics, Page, create_app
 from tabstream.producer_api.auth import Authenticator, parse_static_tokens
 from tabstream.producer_api.ingest import S3ImportConfig
@@ -40,63 +34,19 @@ from tabstream.producer_api.tokens import RefreshTokenStore
 from tabstream.projection.service import ProjectionService
 from tabstream.projection.store import ProjectionStore
 from tabstream.schemas import Envelope, Producer
-from tabstream.schemas.run import TrainerRunRequest
 from tabstream.schemas.topics import Topics
 from tabstream.settings import (
     ApiSettings,
-    CommonSettings,
     ConfigError,
-    WorkerSettings,
     load_or_create_secret,
 )
 
 _log = get_logger(__name__)
-BENCH_ECHO_ENV = "TABSTREAM_BENCH_ECHO"
-TOPIC_PREFIX_ENV = "TABSTREAM_TOPIC_PREFIX"
 CONNECT_WAIT_S = 30.0
-CONNECT_RETRY_S = 2.0
 SHUTDOWN_S = 10.0
-API_LINGER_MS = int(os.environ.get("XLINGER", "1"))
+API_LINGER_MS = 1
+"""Kafka producer linger of the API: each submission waits for its own acknowledgement."""
 GC_YOUNG = 10_000
-
-
-def build_event_log(
-    settings: CommonSettings, *, client_id: str = "tabstream", linger_ms: int | None = None
-) -> EventLog:
-    """``embedded`` -> SQLite file in the data dir; ``kafka://...`` -> aiokafka.
-
-    ``linger_ms`` overrides the Kafka producer's batching delay (the API uses a short one:
-    each submission waits for its own ack).
-    """
-    config = settings.bus_config
-    if config.kind == "embedded":
-        return EmbeddedEventLog(settings.embedded_log_path)
-    if linger_ms is None:
-        return KafkaEventLog(config.bootstrap, client_id=client_id)
-    return KafkaEventLog(config.bootstrap, client_id=client_id, linger_ms=linger_ms)
-
-
-def build_artifacts(settings: CommonSettings) -> ArtifactStore:
-    """The artifact store named by ``artifacts_uri`` (default ``<data_dir>/artifacts``)."""
-    return open_artifact_store(settings.artifact_root)
-
-
-def server_secret(settings: ApiSettings) -> str:
-    """TABSTREAM_SECRET_KEY, or a random key kept in ``<data_dir>/secret.key``."""
-    if settings.secret_key is not None:
-        return settings.secret_key.get_secret_value()
-    try:
-        return load_or_create_secret(settings.data_dir)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-
-
-def parse_pools(text: str) -> tuple[str, ...]:
-    """``"gpu,cpu"`` -> ("gpu", "cpu")."""
-    pools = tuple(dict.fromkeys(p.strip() for p in text.split(",") if p.strip()))
-    if not pools:
-        raise ConfigError("TABSTREAM_POOLS must name at least one pool")
-    return pools
 
 
 class ProjectionReadModel:
@@ -191,7 +141,7 @@ def build_api(
     limits = _limits(settings)  # first: a bad setting fails before anything is opened
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     log = log or build_event_log(settings, client_id="tabstream-api", linger_ms=API_LINGER_MS)
-    prefix = topic_prefix or os.environ.get(TOPIC_PREFIX_ENV) or "tabstream"
+    prefix = topic_prefix or settings.topic_prefix
     pools = parse_pools(settings.pools)
     secret = server_secret(settings)
     store = ProjectionStore(settings.data_dir / f"projection-{prefix}.sqlite")
@@ -219,7 +169,7 @@ def build_api(
         producer=Producer(
             service="producer_api", instance=settings.instance_id or f"pid{os.getpid()}"
         ),
-        bench_echo=bench_echo if bench_echo is not None else os.environ.get(BENCH_ECHO_ENV) == "1",
+        bench_echo=settings.bench_echo if bench_echo is None else bench_echo,
     )
 
     async def connect() -> None:
@@ -318,100 +268,6 @@ def _limits(settings: ApiSettings) -> ApiLimits:
         max_predict_body_bytes=settings.max_predict_body_bytes,
         public_docs=settings.public_docs,
     )
-
-
-# -- worker ------------------------------------------------------------------------------------
-
-
-def build_teacher(
-    request: TrainerRunRequest, artifacts: ArtifactStore, expected_sha256: str | None = None
-) -> Teacher | None:
-    """The run's teacher, in the worker's child: ``teacher_model_id`` -> the registered model
-    in-process (no HTTP self-loop); ``teacher_predict_url`` -> the SSRF-guarded HTTP client
-    (``TABSTREAM_TEACHER_*``) with the decrypted headers; None without one. The model bundle is
-    verified against ``expected_sha256`` (what its ModelRegistered event recorded) when given.
-    Raises ValueError (``TeacherRefused``, missing or corrupt model) with a clear message."""
-    if request.teacher_model_id is not None:
-        model_id = str(request.teacher_model_id)
-        try:
-            digest = expected_sha256 or registered_sha256(artifacts, model_id)
-            return InProcessTeacher(load_bundle(artifacts, model_id, digest))
-        except (FileNotFoundError, ArtifactNotFound):
-            raise ValueError(f"teacher model {model_id} is not in the artifact store") from None
-    if request.teacher_predict_url is not None:
-        return teacher_from_settings(request.teacher_predict_url, request.teacher_predict_headers)
-    return None
-
-
-def worker_decrypt(settings: CommonSettings) -> Callable[[str], dict[str, str]] | None:
-    """The teacher-header decryptor: TABSTREAM_SECRET_KEY or ``<data_dir>/secret.key`` (the
-    API's); None when neither exists (jobs with encrypted headers then fail clearly)."""
-    key = getattr(settings, "secret_key", None)
-    if key is not None:
-        return HeaderCipher(key.get_secret_value()).decrypt
-    if (settings.data_dir / "secret.key").exists():
-        return HeaderCipher(load_or_create_secret(settings.data_dir)).decrypt
-    return None
-
-
-def build_worker(
-    settings: WorkerSettings,
-    log: EventLog | None = None,
-    *,
-    instance_id: str | None = None,
-    topic_prefix: str | None = None,
-    **overrides: Any,
-) -> Worker:
-    """A worker on ``log`` (a new one from the settings when None); ``overrides`` go to
-    ``WorkerConfig`` (e.g. ``child_argv``, ``session_timeout_ms``). An explicit
-    ``instance_id`` makes the group membership static."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    log = log or build_event_log(settings, client_id="tabstream-worker")
-    instance = instance_id or settings.instance_id
-    values: dict[str, Any] = {
-        "pool": settings.pool,
-        "slots": settings.slots,
-        "gpu": settings.gpu,
-        "instance": instance or f"{socket.gethostname()}-{os.getpid()}",
-        "static_membership": instance is not None,
-        "prefix": topic_prefix or os.environ.get(TOPIC_PREFIX_ENV) or "tabstream",
-        "artifacts_uri": settings.artifact_root,
-        "max_attempts": settings.max_attempts,
-        "job_timeout_s": settings.job_timeout_s,
-        "shutdown_s": settings.shutdown_s,
-    }
-    values.update(overrides)
-    return Worker(log, WorkerConfig(**values), decrypt=worker_decrypt(settings))
-
-
-def build_stack(settings: ApiSettings, workers: int = 1, **worker_overrides: Any) -> FastAPI:
-    """``tabstream up``: the API (with its projection) and ``workers`` worker slots in one
-    process, sharing one event log instance; the slots start after the API's log is open and
-    stop before it closes."""
-    log = build_event_log(settings, client_id="tabstream-up")
-    app = build_api(settings, log=log)
-    worker_settings = WorkerSettings(
-        bus=settings.bus,
-        data_dir=settings.data_dir,
-        artifacts_uri=settings.artifacts_uri,
-        slots=workers,
-        secret_key=settings.secret_key,
-    )
-    worker = build_worker(worker_settings, log, instance_id=None, **worker_overrides)
-    inner = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(a: FastAPI) -> AsyncIterator[None]:
-        async with inner(a):
-            await worker.start()
-            try:
-                yield
-            finally:
-                await worker.stop()
-
-    app.router.lifespan_context = lifespan
-    app.state.worker = worker
-    return app
 
 
 def ensure_api_token(settings: ApiSettings) -> tuple[str | None, bool]:

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tabstream.client import ApiError, Client, JobFailed
-from tabstream.filter_expr import FilterSyntaxError, parse_filter
+from tabstream.client.filter_parser import FilterSyntaxError, parse_filter
 
 URL = typer.Option("http://127.0.0.1:8000", "--url", envvar="TABSTREAM_URL", help="API base URL")
 TOKEN = typer.Option(None, "--token", envvar="TABSTREAM_TOKEN", help="API token (Bearer)")
@@ -185,7 +185,7 @@ def run_command(
 
 
 def _finish(job: Any, as_json: bool) -> None:
-    from tabstream.cli_watch import watch
+    from tabstream.cli.watch import watch
 
     if as_json:
         job.wait()
@@ -232,7 +232,7 @@ def jobs_show(
     as_json: bool = JSON,
 ) -> None:
     """Show one job: status, attempts, progress and leaderboard."""
-    from tabstream.cli_watch import print_outcome
+    from tabstream.cli.watch import print_outcome
 
     with client_errors(), connect(url, token) as api:
         info = api.job(job_id).info
@@ -255,7 +255,7 @@ def watch_command(
     as_json: bool = typer.Option(False, "--json", help="print each event as a JSON line"),
 ) -> None:
     """Follow a job live (SSE): trials per row, best score, ETA; then the leaderboard."""
-    from tabstream.cli_watch import stream, watch
+    from tabstream.cli.watch import stream, watch
 
     with client_errors(), connect(url, token) as api:
         job = api.job(job_id)

@@ -27,7 +27,7 @@ from typing import Any
 
 import httpx
 
-from tabstream.client_io import (
+from tabstream.client.io_helpers import (
     TERMINAL_EVENTS,
     TERMINAL_STATUSES,
     error_message,

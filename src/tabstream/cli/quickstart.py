@@ -42,7 +42,8 @@ async def quickstart(
     console: Console, data_dir: Path | None = None, slots: int = 1
 ) -> dict[str, Any]:
     """Run the quickstart; returns the finished job (as GET /v1/jobs/{id} shows it)."""
-    from tabstream.bootstrap import build_stack, ensure_api_token
+    from tabstream.bootstrap.api import ensure_api_token
+    from tabstream.bootstrap.stack import build_stack
     from tabstream.settings import ApiSettings
 
     with tempfile.TemporaryDirectory(prefix="tabstream-quickstart-") as tmp:

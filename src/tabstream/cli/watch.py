@@ -20,7 +20,7 @@ from rich.progress import (
 from rich.table import Table
 
 from tabstream.client import Job
-from tabstream.client_io import TERMINAL_EVENTS
+from tabstream.client.io_helpers import TERMINAL_EVENTS
 
 GREATER_IS_BETTER = frozenset({"auc", "accuracy", "neg_class_error", "f1", "r2"})
 DEFAULT_METRIC = {"binclass": "auc", "multiclass": "logloss", "sequence_binclass": "auc"}

@@ -1,0 +1,61 @@
+"""Composition root of a job's child process (``python -m tabstream.bootstrap.child``).
+
+The worker starts it with the job spec on stdin; this builds the artifact store and the run's
+teacher, then runs one attempt (``consumer.child.run_spec``)."""
+
+from __future__ import annotations
+
+import sys
+
+from tabstream.adapters.artifacts.port import ArtifactNotFound, ArtifactStore
+from tabstream.adapters.teacher import teacher_from_settings
+from tabstream.bootstrap.common import build_artifacts
+from tabstream.common.logs import get_logger
+from tabstream.consumer.child import StopFlag, exit_with_parent, protocol_stream, run_spec
+from tabstream.consumer.protocol import JobSpec
+from tabstream.pipeline.bundle import load_bundle
+from tabstream.pipeline.predict import InProcessTeacher, Teacher, registered_sha256
+from tabstream.schemas.run import TrainerRunRequest
+from tabstream.settings import CommonSettings
+
+_log = get_logger(__name__)
+
+
+def build_teacher(
+    request: TrainerRunRequest, artifacts: ArtifactStore, expected_sha256: str | None = None
+) -> Teacher | None:
+    """The run's teacher, in the worker's child: ``teacher_model_id`` -> the registered model
+    in-process (no HTTP self-loop); ``teacher_predict_url`` -> the SSRF-guarded HTTP client
+    (``TABSTREAM_TEACHER_*``) with the decrypted headers; None without one. The model bundle is
+    verified against ``expected_sha256`` (what its ModelRegistered event recorded) when given.
+    Raises ValueError (``TeacherRefused``, missing or corrupt model) with a clear message."""
+    if request.teacher_model_id is not None:
+        model_id = str(request.teacher_model_id)
+        try:
+            digest = expected_sha256 or registered_sha256(artifacts, model_id)
+            return InProcessTeacher(load_bundle(artifacts, model_id, digest))
+        except (FileNotFoundError, ArtifactNotFound):
+            raise ValueError(f"teacher model {model_id} is not in the artifact store") from None
+    if request.teacher_predict_url is not None:
+        return teacher_from_settings(request.teacher_predict_url, request.teacher_predict_headers)
+    return None
+
+
+def main() -> None:
+    """Read the spec, build the attempt's adapters, run it, exit 0 (the outcome is in the last
+    protocol line)."""
+    out = protocol_stream()
+    should_stop = StopFlag()
+    spec = JobSpec.from_bytes(sys.stdin.buffer.readline())
+    exit_with_parent()
+    artifacts = build_artifacts(CommonSettings(artifacts_uri=spec.artifacts_uri))
+
+    def teacher_for(request: TrainerRunRequest) -> Teacher | None:
+        return build_teacher(request, artifacts, spec.teacher_sha256)
+
+    run_spec(spec, out, should_stop, artifacts, teacher_for)
+    out.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""What every entry point builds the same way: the event log, the artifact store, the server
+secret and the pool list (all from settings)."""
+
+from __future__ import annotations
+
+from tabstream.adapters.artifacts.factory import open_artifact_store
+from tabstream.adapters.artifacts.port import ArtifactStore
+from tabstream.adapters.bus.embedded import EmbeddedEventLog
+from tabstream.adapters.bus.kafka import KafkaEventLog
+from tabstream.adapters.bus.port import EventLog
+from tabstream.common.logs import get_logger
+from tabstream.settings import (
+    ApiSettings,
+    CommonSettings,
+    ConfigError,
+    load_or_create_secret,
+)
+
+_log = get_logger(__name__)
+CONNECT_RETRY_S = 2.0
+
+
+def build_event_log(
+    settings: CommonSettings, *, client_id: str = "tabstream", linger_ms: int | None = None
+) -> EventLog:
+    """``embedded`` -> SQLite file in the data dir; ``kafka://...`` -> aiokafka.
+
+    ``linger_ms`` overrides the Kafka producer's batching delay (the API uses a short one:
+    each submission waits for its own ack).
+    """
+    config = settings.bus_config
+    if config.kind == "embedded":
+        return EmbeddedEventLog(settings.embedded_log_path)
+    if linger_ms is None:
+        return KafkaEventLog(config.bootstrap, client_id=client_id)
+    return KafkaEventLog(config.bootstrap, client_id=client_id, linger_ms=linger_ms)
+
+
+def build_artifacts(settings: CommonSettings) -> ArtifactStore:
+    """The artifact store named by ``artifacts_uri`` (default ``<data_dir>/artifacts``)."""
+    return open_artifact_store(settings.artifact_root)
+
+
+def server_secret(settings: ApiSettings) -> str:
+    """TABSTREAM_SECRET_KEY, or a random key kept in ``<data_dir>/secret.key``."""
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value()
+    try:
+        return load_or_create_secret(settings.data_dir)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def parse_pools(text: str) -> tuple[str, ...]:
+    """``"gpu,cpu"`` -> ("gpu", "cpu")."""
+    pools = tuple(dict.fromkeys(p.strip() for p in text.split(",") if p.strip()))
+    if not pools:
+        raise ConfigError("TABSTREAM_POOLS must name at least one pool")
+    return pools

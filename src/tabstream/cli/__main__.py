@@ -1,0 +1,5 @@
+"""``python -m tabstream.cli``."""
+
+from tabstream.cli import main
+
+main()
