@@ -146,11 +146,14 @@ async def test_a_second_signal_forces_the_stop(
 async def test_a_log_down_mid_job_is_given_up_and_the_child_stopped(
     troubled: TroubledLog, tmp_path: Path, recorder: Recorder
 ) -> None:
+    others = set(children_of(os.getpid()))  # other tests' servers may share this process
     worker = _worker(troubled, tmp_path, shutdown_s=1.0, child_argv=fake_child("sleep", 60))
     await worker.start()
     topics = WorkerTopics(worker.config.prefix, worker.config.pool)
     job = await submit(troubled, topics, write_dataset(tmp_path / "artifacts"))
     await wait_event(troubled, topics, job, "TrialCompleted", 30)
+    job_children = set(children_of(os.getpid())) - others
+    assert job_children, "the job's child is not running"
     troubled.down = True  # the slot's JobInterrupted now retries for minutes
     clean, took = await _timed(worker.stop(close_log=True))
     assert clean is False
@@ -161,14 +164,14 @@ async def test_a_log_down_mid_job_is_given_up_and_the_child_stopped(
         "event log",
     ]
     # the child was sent SIGTERM by the stop; it is gone once it is dead (reaped or a zombie)
-    await wait_until(lambda: not _living_children(), 10, "the job's child to end")
+    await wait_until(lambda: not _living(job_children), 10, "the job's child to end")
 
 
-def _living_children() -> list[int]:
-    """This process's children that still run (a zombie has ended: only its exit status is
-    left for the event loop's child watcher to collect)."""
+def _living(pids: set[int]) -> list[int]:
+    """Those of ``pids`` that still run (a zombie has ended: only its exit status is left for
+    the event loop's child watcher to collect)."""
     out = []
-    for pid in children_of(os.getpid()):
+    for pid in sorted(pids):
         try:
             state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
         except OSError:
