@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from tabstream.adapters.bus.embedded import EmbeddedEventLog
 from tabstream.adapters.bus.kafka import KafkaEventLog
-from tabstream.adapters.bus.kafka_group import FETCH_MAX_WAIT_MS
+from tabstream.adapters.bus.kafka.client_config import FETCH_MAX_WAIT_MS
 from tabstream.adapters.bus.port import EventLog, OutgoingRecord
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -115,7 +115,7 @@ async def raw_replay(log: KafkaEventLog, topic: str, partitions: int) -> float:
     consumer with the adapter's client and fetch settings, all partitions assigned at once,
     each record visited once and counted only below its partition's end offset."""
     consumer = AIOKafkaConsumer(
-        **log.client_kwargs(),
+        **log.config.client_kwargs(),
         group_id=None,
         enable_auto_commit=False,
         isolation_level="read_committed",
@@ -175,7 +175,7 @@ async def bench_kafka(args: argparse.Namespace, value: bytes) -> dict[str, dict[
     topic = f"bench-bus-{uuid.uuid4().hex[:8]}"
     log = KafkaEventLog(args.kafka)
     await log.start()
-    producer = AIOKafkaProducer(**log.producer_kwargs())
+    producer = AIOKafkaProducer(**log.config.producer_kwargs())
     await producer.start()
     try:
         await log.create_topics({topic: args.partitions})

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import time
 from pathlib import Path
@@ -25,14 +24,18 @@ import numpy as np
 import pyarrow.parquet as pq
 from pydantic import TypeAdapter
 
-from tabstream.pipeline.bundle import LoadedModel
-from tabstream.pipeline.data import prepare
-from tabstream.pipeline.distill import DistillConfig, augment, fidelity
-from tabstream.pipeline.families import get_family
-from tabstream.pipeline.metrics import get_metric, score
+from tabstream.bootstrap.common import pipeline_options
+from tabstream.pipeline.distill.augment import augment, fidelity
+from tabstream.pipeline.families import Families
+from tabstream.pipeline.finish.bundle import LoadedModel
+from tabstream.pipeline.options import DistillOptions
 from tabstream.pipeline.predict import InProcessTeacher
-from tabstream.pipeline.preprocess import Preprocessor
+from tabstream.pipeline.search.scoring import get_metric, score
+from tabstream.pipeline.tasks.prepare import prepare
+from tabstream.pipeline.tasks.preprocess import Preprocessor
+from tabstream.pipeline.types import Family
 from tabstream.schemas.tasks import Task
+from tabstream.settings import PipelineSettings
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -53,8 +56,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _fit(features: Any, y: np.ndarray, spec: Any, params: dict[str, Any], seed: int) -> Any:
-    family = get_family("xgboost")
+def _fit(
+    family: Family, features: Any, y: np.ndarray, spec: Any, params: dict[str, Any], seed: int
+) -> Any:
     pre = Preprocessor("tree").fit(features)
     X = pre.transform(features)
     if params is STUDENT:
@@ -64,6 +68,12 @@ def _fit(features: Any, y: np.ndarray, spec: Any, params: dict[str, Any], seed: 
     ho, tr = perm[: n // 10], perm[n // 10 :]
     Xtr, Xho = _rows(X, tr), _rows(X, ho)
     return pre, family.fit(Xtr, y[tr], Xho, y[ho], params, spec, "cpu", seed)
+
+
+def _xgboost() -> Family:
+    """The xgboost family with the operator's settings (``TABSTREAM_FAMILY_THREADS``; unset:
+    all cores)."""
+    return Families(pipeline_options(PipelineSettings()).families)["xgboost"]
 
 
 def _rows(X: Any, idx: np.ndarray) -> Any:
@@ -77,8 +87,12 @@ def _predict(model: tuple[Any, Any], features: Any) -> np.ndarray:
     return np.asarray(fitted.predict_raw(pre.transform(features)))
 
 
-def one(name: str, seed: int, ratio: float, n_student: int = 500) -> dict[str, Any]:
-    """Teacher, plain student and distilled student on one seeded split."""
+def one(
+    name: str, seed: int, ratio: float, n_student: int = 500, family: Family | None = None
+) -> dict[str, Any]:
+    """Teacher, plain student and distilled student on one seeded split (xgboost ``family``:
+    the operator's family settings by default)."""
+    family = family or _xgboost()
     label, kind, metric_name, rows = DATASETS[name]
     table = pq.read_table(DATA / f"{name}.parquet")
     table = table.take(np.random.default_rng(0).permutation(table.num_rows)[:rows])
@@ -89,18 +103,18 @@ def one(name: str, seed: int, ratio: float, n_student: int = 500) -> dict[str, A
     te, tr = np.sort(perm[:n_test]), np.sort(perm[n_test:])
     x_tr, x_te, y_tr, y_te = prep.features.take(tr), prep.features.take(te), prep.y[tr], prep.y[te]
     spec, metric = prep.spec, get_metric(metric_name)
-    teacher_params = get_family("xgboost").default_params(spec)
+    teacher_params = family.default_params(spec)
     start = time.perf_counter()
-    teacher = _fit(x_tr, y_tr, spec, teacher_params, seed)
+    teacher = _fit(family, x_tr, y_tr, spec, teacher_params, seed)
     features = [(f.name, str(f.type)) for f in x_tr.schema]
     loaded = LoadedModel(spec, "single", features, {}, [(1.0, [teacher])])
     t_pred = _predict(teacher, x_te)
     x_st, y_st = x_tr.slice(0, n_student), y_tr[:n_student]
-    plain = _predict(_fit(x_st, y_st, spec, STUDENT, seed), x_te)
-    config = DistillConfig(ratio=ratio)
+    plain = _predict(_fit(family, x_st, y_st, spec, STUDENT, seed), x_te)
+    config = DistillOptions(ratio=ratio)
     split = [(np.arange(len(y_st)), np.zeros(0, dtype=np.int64))]
     aug = augment(x_st, y_st, spec, split, InProcessTeacher(loaded), config, seed)
-    distilled = _predict(_fit(aug.features, aug.y, spec, STUDENT, seed), x_te)
+    distilled = _predict(_fit(family, aug.features, aug.y, spec, STUDENT, seed), x_te)
     return {
         "teacher": score(metric, y_te, t_pred),
         "plain": score(metric, y_te, plain),
@@ -115,12 +129,14 @@ def one(name: str, seed: int, ratio: float, n_student: int = 500) -> dict[str, A
 def main(argv: list[str] | None = None) -> None:
     """Run every dataset over the seeds and write the report."""
     args = parse(argv or [])
-    os.environ.setdefault("TABSTREAM_FAMILY_THREADS", str(os.cpu_count() or 1))
+    family = _xgboost()
     report: dict[str, Any] = {"student": STUDENT, "ratio": args.ratio, "seeds": args.seeds,
                               "student_rows": args.student_rows,
                               "machine": platform.platform(), "datasets": {}}  # fmt: skip
     for name, (_, kind, metric, rows) in DATASETS.items():
-        runs = [one(name, seed, args.ratio, args.student_rows) for seed in range(args.seeds)]
+        runs = [
+            one(name, seed, args.ratio, args.student_rows, family) for seed in range(args.seeds)
+        ]
         mean = {k: float(np.mean([r[k] for r in runs])) for k in runs[0]}
         better = get_metric(metric).greater_is_better
         wins = mean["distilled"] > mean["plain"] if better else mean["distilled"] < mean["plain"]

@@ -34,11 +34,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tabstream.adapters.artifacts.local import LocalArtifactStore
-from tabstream.pipeline.bundle import load_bundle
-from tabstream.pipeline.forecast import backtest_inputs
-from tabstream.pipeline.run import DatasetRef, run
+from tabstream.bootstrap.common import pipeline_options
+from tabstream.pipeline.finish.bundle import load_bundle
+from tabstream.pipeline.tasks.forecast import backtest_inputs
+from tabstream.pipeline.train import DatasetRef, run
 from tabstream.schemas.run import TrainerRunRequest
 from tabstream.schemas.tasks import ForecastingTask
+from tabstream.settings import PipelineSettings
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "bikeshare.parquet"
@@ -70,7 +72,9 @@ def task(horizon: int) -> ForecastingTask:
 
 
 def train(table: pa.Table, horizon: int, trials: int, root: Path) -> tuple[Any, dict[str, Any]]:
-    """Run tabstream on ``table``; the loaded best model and the run's summary."""
+    """Run tabstream on ``table`` with the operator's pipeline settings
+    (``TABSTREAM_FAMILY_THREADS``; unset: all cores); the loaded best model and its summary."""
+    options = pipeline_options(PipelineSettings())
     store = LocalArtifactStore(root)
     store.write_parquet("datasets/train.parquet", table)
     body = {"dataset_id": str(uuid4()), "task": task(horizon).model_dump(),
@@ -79,10 +83,11 @@ def train(table: pa.Table, horizon: int, trials: int, root: Path) -> tuple[Any, 
     events: list[Any] = []
     ref = DatasetRef(uuid4(), "datasets/train.parquet")
     start = time.monotonic()
-    result = run(TrainerRunRequest.model_validate(body), ref, store, events.append, job_id=uuid4())
+    request = TrainerRunRequest.model_validate(body)
+    result = run(request, ref, store, events.append, job_id=uuid4(), options=options)
     seconds = time.monotonic() - start
     (reg,) = [e for e in events if e.type == "ModelRegistered"]
-    model = load_bundle(store, str(reg.model_id), reg.sha256)
+    model = load_bundle(store, str(reg.model_id), reg.sha256, options.families)
     best = result.leaderboard[0]
     return model, {"train_seconds": seconds, "validation": best.metrics, "params": best.params}
 
@@ -161,7 +166,6 @@ def write(out: Path, result: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Train, evaluate, write the results and print the table."""
     args = parse(argv if argv is not None else [])
-    os.environ.setdefault("TABSTREAM_FAMILY_THREADS", str(os.cpu_count() or 1))
     table = load(args.data)
     train_part = table.filter(
         pc.less(table.column("ts"), pa.scalar(TEST_START, pa.timestamp("ns")))

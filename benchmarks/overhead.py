@@ -7,7 +7,7 @@ family's default params then its portfolio configs, the same search space
 (``XGBoostFamily.suggest``), the same stratified / plain K folds, the same booster params (hist,
 early stopping on the validation fold, the same per-fold seeds, the same thread count) and the
 same mean-over-folds score. The plain loop ordinal-encodes categoricals once over all rows and
-keeps everything in memory; tabstream runs ``pipeline.run`` for real (LocalArtifactStore in a
+keeps everything in memory; tabstream runs ``pipeline.train.run`` for real (LocalArtifactStore in a
 temp dir: Parquet load, per-fold preprocessing, optuna journal file, OOF safetensors, events,
 refit on all data, bundle save).
 
@@ -74,9 +74,12 @@ def request(dataset_id: uuid.UUID, kind: str, label: str, args: argparse.Namespa
 
 
 def run_tabstream(table: pa.Table, kind: str, label: str, args: argparse.Namespace) -> dict:
-    """One real pipeline run; returns wall time and per-trial scores."""
+    """One real pipeline run (with the operator's pipeline settings, as a worker runs it);
+    returns wall time and per-trial scores."""
     from tabstream.adapters.artifacts.local import LocalArtifactStore
-    from tabstream.pipeline.run import DatasetRef, run
+    from tabstream.bootstrap.common import pipeline_options
+    from tabstream.pipeline.train import DatasetRef, run
+    from tabstream.settings import PipelineSettings
 
     events: list[Any] = []
     with tempfile.TemporaryDirectory(prefix="tabstream-overhead-") as tmp:
@@ -92,6 +95,7 @@ def run_tabstream(table: pa.Table, kind: str, label: str, args: argparse.Namespa
             events.append,
             "cpu",
             job_id=uuid.uuid4(),
+            options=pipeline_options(PipelineSettings()),
         )
         wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     trials = [e for e in events if e.type == "TrialCompleted"]
@@ -132,8 +136,11 @@ def run_plain(table: pa.Table, kind: str, label: str, args: argparse.Namespace) 
     """The same trials with optuna + xgboost and nothing else (in-memory study)."""
     from tabstream.pipeline.families._common import n_threads
     from tabstream.pipeline.families.xgboost import XGBoostFamily, _booster_params
-    from tabstream.pipeline.metrics import get_metric, score, to_loss
+    from tabstream.pipeline.search.scoring import get_metric, score, to_loss
     from tabstream.pipeline.types import ProblemSpec
+    from tabstream.settings import PipelineSettings
+
+    threads = PipelineSettings().family_threads  # what the tabstream side's fits are told
 
     start, cpu = time.perf_counter(), time.process_time()
     X, cats, y = _encode(table, label, kind)
@@ -169,7 +176,7 @@ def run_plain(table: pa.Table, kind: str, label: str, args: argparse.Namespace) 
                 X[va], label=y[va], feature_types=ftypes, enable_categorical=any(cats), ref=dtr
             )
             booster = xgb.train(
-                _booster_params(params, spec, "cpu", args.seed + f),
+                _booster_params(params, spec, "cpu", args.seed + f, threads),
                 dtr,
                 num_boost_round=int(params["n_estimators"]),
                 evals=[(dva, "val")],
@@ -188,22 +195,22 @@ def run_plain(table: pa.Table, kind: str, label: str, args: argparse.Namespace) 
         "wall_s": time.perf_counter() - start,
         "cpu_s": time.process_time() - cpu,
         "scores": scores,
-        "threads": n_threads(),
+        "threads": n_threads(None, threads),
     }
 
 
 PROFILE = (
-    ("load + prepare (Parquet, labels, splits)", "pipeline/run.py", "_setup"),
-    ("per-fold preprocessing (fit + transform)", "pipeline/rows.py", "fold_data"),
-    ("cross-validation (fits + predictions)", "pipeline/search.py", "_cross_validate"),
+    ("load + prepare (Parquet, labels, splits)", "pipeline/train.py", "_setup"),
+    ("per-fold preprocessing (fit + transform)", "pipeline/search/rows.py", "fold_data"),
+    ("cross-validation (fits + predictions)", "pipeline/search/study.py", "_cross_validate"),
     ("  of which xgboost.train", "xgboost/training.py", "train"),
-    ("fold metrics", "pipeline/rows.py", "fold_metrics"),
+    ("fold metrics", "pipeline/search/rows.py", "fold_metrics"),
     ("OOF persistence (safetensors put)", "adapters/artifacts/pyarrow_fs.py", "put_bytes"),
     ("optuna ask", "optuna/study/study.py", "ask"),
     ("optuna tell", "optuna/study/study.py", "tell"),
     ("journal file appends", "journal/_file.py", "append_logs"),
-    ("event payloads", "pipeline/row_events.py", "trial_event"),
-    ("finish: refit on all data + bundle save", "pipeline/run.py", "_finish"),
+    ("event payloads", "pipeline/search/row_events.py", "trial_event"),
+    ("finish: refit on all data + bundle save", "pipeline/finish/leaderboard.py", "finish"),
 )
 
 

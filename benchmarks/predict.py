@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import numpy as np
 
+from tabstream.adapters.models.pipeline_server import PipelineModelServer
 from tabstream.bootstrap.api import build_api
 from tabstream.pipeline.predict import predict_samples
 from tabstream.settings import ApiSettings
@@ -62,7 +63,9 @@ async def _bench(data_dir: Path, repeats: int) -> dict[str, Any]:
             r = await api.client.post(url, json=req, headers=auth)
             assert r.status_code == 200, r.text
             out[f"api_{rows}"] = _pct(await _time_api(api.client, url, req, auth, repeats))
-            model = api.app.state.predictor.cache.get(model_id, _sha(events))
+            server = api.ctx.models
+            assert isinstance(server, PipelineModelServer)
+            model = server.cache.get(model_id, _sha(events))
             out[f"inproc_{rows}"] = _pct(_time_inproc(model, req, repeats))
     return out
 

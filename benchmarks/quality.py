@@ -7,7 +7,7 @@ for classification); each system trains on the 80 % within ``--budget`` seconds 
 or ``TABSTREAM_BENCH_BUDGET``) and is scored on the 20 %: AUC (binclass), logloss
 (multiclass), RMSE (regression).
 
-- tabstream: the real pipeline (``pipeline.run`` on a LocalArtifactStore in a temp dir, the
+- tabstream: the real pipeline (``pipeline.train.run`` on a LocalArtifactStore in a temp dir, the
   train part registered as Parquet) with ``time_budget_s=budget`` and one request policy for
   every dataset (``tabstream_request``): the default model set, ``n_trials`` as a mere upper
   bound, 5 folds up to 10k rows else a holdout, a Caruana ensemble. The winner bundle is loaded
@@ -160,11 +160,16 @@ def tabstream_request(dataset_id: uuid.UUID, kind: str, label: str, n_rows: int,
 def run_tabstream(
     train: pa.Table, test: pa.Table, label: str, kind: str, budget: float, seed: int
 ) -> dict[str, Any]:
-    """tabstream's real pipeline under ``time_budget_s``; predicts test with the loaded bundle."""
+    """tabstream's real pipeline under ``time_budget_s`` (with the operator's pipeline
+    settings, as a worker runs it); predicts test with the loaded bundle."""
     from tabstream.adapters.artifacts.local import LocalArtifactStore
-    from tabstream.pipeline.bundle import load_bundle
-    from tabstream.pipeline.run import DatasetRef, run
+    from tabstream.bootstrap.common import pipeline_options
+    from tabstream.pipeline.finish.bundle import load_bundle
+    from tabstream.pipeline.train import DatasetRef, run
     from tabstream.schemas.events import ModelRegistered, TrialCompleted
+    from tabstream.settings import PipelineSettings
+
+    options = pipeline_options(PipelineSettings())
 
     events: list[Any] = []
     with tempfile.TemporaryDirectory(prefix="tabstream-bench-") as tmp:
@@ -182,12 +187,13 @@ def run_tabstream(
             "cpu",
             job_id=uuid.uuid4(),
             time_budget_s=budget,
+            options=options,
         )
         fit_s = time.monotonic() - start
         registered = {e.model_id: e for e in events if isinstance(e, ModelRegistered)}
         assert result.best_model_id is not None, "tabstream registered no model"
         best = registered[result.best_model_id]
-        model = load_bundle(store, str(best.model_id), best.sha256)
+        model = load_bundle(store, str(best.model_id), best.sha256, options.families)
         start = time.monotonic()
         raw = model.predict_raw(test.drop_columns([label]))
         predict_s = time.monotonic() - start

@@ -26,7 +26,7 @@ from typing import Any
 
 OOM_CHILD = """
 import tabstream.pipeline.families as families
-fam = type(families.get_family("tabm"))
+fam = type(families.Families()["tabm"])
 original, calls = fam.fit, []
 def fit(self, *args, **kwargs):
     calls.append(1)
@@ -35,7 +35,7 @@ def fit(self, *args, **kwargs):
         torch.empty(1 << 45, dtype=torch.uint8, device="cuda")  # 32 TiB: CUDA OOM
     return original(self, *args, **kwargs)
 fam.fit = fit
-from tabstream.consumer.child import main
+from tabstream.bootstrap.child import main
 main()
 """
 

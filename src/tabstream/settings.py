@@ -144,16 +144,46 @@ class ApiSettings(CommonSettings):
         return value
 
 
-class WorkerSettings(CommonSettings):
-    """A worker process: one pool, one GPU or N CPU slots."""
+class PipelineSettings(BaseSettings):
+    """What the training pipeline is configured with (``bootstrap.common.pipeline_options``
+    turns it into ``pipeline.options``): CPU threads of a model fit or prediction when its
+    params name none (unset: all cores), the local TabICL checkpoints (unset: tabicl is
+    unavailable; nothing is downloaded), and distillation's synthetic rows per split
+    (``DISTILL_SYNTHETIC_ROWS``, else ``DISTILL_RATIO`` x the training rows) and teacher labels.
+    Read by the worker (checked at start) and its job processes, and by the API to load models."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    family_threads: int | None = None
+    tabicl_checkpoint: Path | None = None
+    tabicl_regressor_checkpoint: Path | None = None
+    distill_synthetic_rows: int | None = None
+    distill_ratio: float = 1.0
+    distill_labels: Literal["sample", "argmax"] = "sample"
+
+    @field_validator(
+        "family_threads",
+        "tabicl_checkpoint",
+        "tabicl_regressor_checkpoint",
+        "distill_synthetic_rows",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+
+class WorkerSettings(CommonSettings, PipelineSettings):
+    """A worker process: one pool, one GPU or N CPU slots (and its jobs' pipeline settings)."""
 
     pool: str = "cpu"
     gpu: int | None = None
     slots: int = Field(default=1, ge=1, le=64)
     max_attempts: int = Field(default=3, ge=1)
     job_timeout_s: float | None = Field(default=None, gt=0)
-    tabicl_checkpoint: Path | None = None
     secret_key: SecretStr | None = None
+    session_timeout_ms: int = Field(default=10_000, ge=1000)
+    max_poll_interval_ms: int = Field(default=300_000, ge=1000)
 
     @field_validator("secret_key")
     @classmethod
@@ -164,7 +194,40 @@ class WorkerSettings(CommonSettings):
 
 
 class ProjectionSettings(CommonSettings):
-    """A standalone projection process."""
+    """A standalone projection process (and the rebuild and replay commands)."""
+
+    pools: str = "cpu"
+
+
+class TeacherSettings(BaseSettings):
+    """``TABSTREAM_TEACHER_*``: allowed hosts and request limits of HTTP teachers."""
+
+    model_config = SettingsConfigDict(env_prefix="TABSTREAM_TEACHER_", extra="ignore")
+    allowed_hosts: str = ""
+    batch_size: int = Field(default=1000, ge=1, le=100_000)
+    timeout_s: float = Field(default=30.0, gt=0)
+    retries: int = Field(default=3, ge=0, le=10)
+    backoff_s: float = Field(default=0.5, ge=0)
+    max_response_mb: float = Field(default=64.0, gt=0)
+
+    @property
+    def allowed(self) -> frozenset[str]:
+        """Lower-cased allow-listed host names."""
+        return frozenset(h.strip().lower() for h in self.allowed_hosts.split(",") if h.strip())
+
+
+class ClientSettings(BaseSettings):
+    """The SDK and the CLI's client commands: ``TABSTREAM_URL`` and ``TABSTREAM_TOKEN``."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+    url: str = "http://127.0.0.1:8000"
+    token: SecretStr | None = None
+
+
+def inherited_environment(without: tuple[str, ...]) -> dict[str, str]:
+    """This process's environment, less the variables named in ``without`` (what a child
+    process inherits: the worker's job children never see the server's secrets)."""
+    return {k: v for k, v in os.environ.items() if k not in without}
 
 
 def load_or_create_secret(data_dir: Path, name: str = "secret.key") -> str:

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from tabstream.adapters.models.pipeline_server import PipelineModelServer
 from tabstream.pipeline.predict import ModelCache, predict_samples
-from tabstream.producer_api.routers.models import Predictor
 from tests.api.conftest import AUTH_A, AUTH_B, CSV, Api, run_body, upload
 from tests.api.test_models_support import LABELS, body, register, train
 
@@ -83,7 +83,7 @@ async def test_predict_422s(api: Api) -> None:
         "feature_names": req["feature_names"],
     }
     assert (await api.client.post(url, json=nested, headers=AUTH_A)).status_code == 422
-    api.app.state.predictor = Predictor(ModelCache(api.ctx.artifacts), max_rows=3)
+    api.ctx.models = PipelineModelServer(api.ctx.artifacts, 512 * 1024 * 1024, max_rows=3)
     r = await api.client.post(url, json=req, headers=AUTH_A)
     assert r.status_code == 422 and "at most 3 rows" in r.text
 
@@ -97,7 +97,7 @@ async def test_digest_mismatch_is_refused_and_never_cached(api: Api) -> None:
     for _ in range(2):
         r = await api.client.post(url, json=req, headers=AUTH_A)
         assert r.status_code == 409 and "integrity check" in r.text
-    assert model_id not in api.app.state.predictor.cache
+    assert not api.ctx.models.cached(model_id)
     api.ctx.artifacts.put_bytes(key, original)
     assert (await api.client.post(url, json=req, headers=AUTH_A)).status_code == 200
 

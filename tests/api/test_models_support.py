@@ -11,13 +11,15 @@ from uuid import uuid4
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tabstream.pipeline.run import DatasetRef, run
+from tabstream.pipeline.options import FamilyOptions, PipelineOptions
+from tabstream.pipeline.train import DatasetRef, run
 from tabstream.schemas.run import TrainerRunRequest
 from tests.api.conftest import Api
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 LABELS = {"credit_g": ("creditability", "binclass"), "segment": ("category", "multiclass"),
           "abalone": ("rings", "regression")}  # fmt: skip
+TWO_THREADS = PipelineOptions(FamilyOptions(threads=2))
 
 
 def table(name: str, rows: int) -> pa.Table:
@@ -26,7 +28,9 @@ def table(name: str, rows: int) -> pa.Table:
 
 
 def train(api: Api, name: str, rows: int = 160, **extra: Any) -> tuple[list[Any], pa.Table]:
-    """Run the pipeline on a slice of ``name`` in the API's store; returns (events, data)."""
+    """Run the pipeline on a slice of ``name`` in the API's store (two threads unless ``extra``
+    names ``options``); returns (events, data)."""
+    extra.setdefault("options", TWO_THREADS)
     data = table(name, rows)
     key = f"datasets/{uuid4()}/data.parquet"
     api.ctx.artifacts.write_parquet(key, data)

@@ -19,10 +19,13 @@ import uvicorn
 from tabstream.adapters.artifacts.local import LocalArtifactStore
 from tabstream.adapters.teacher import HttpTeacher
 from tabstream.bootstrap.api import build_api
-from tabstream.pipeline.run import DatasetRef, run
+from tabstream.pipeline.options import DistillOptions, FamilyOptions, PipelineOptions
+from tabstream.pipeline.train import DatasetRef, run
 from tabstream.schemas.run import TrainerRunRequest
 from tests.api.conftest import TOKEN_A, Api, settings
 from tests.api.test_models_support import register, table, train
+
+SMALL = PipelineOptions(FamilyOptions(threads=2), DistillOptions(synthetic_rows=200))
 
 
 @pytest.fixture
@@ -51,11 +54,8 @@ def teacher_api(tmp_path: Path) -> Iterator[tuple[Api, int, asyncio.AbstractEven
 def test_distil_from_a_second_api_over_http(
     teacher_api: tuple[Api, int, asyncio.AbstractEventLoop],
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setenv("TABSTREAM_FAMILY_THREADS", "2")
-    monkeypatch.setenv("TABSTREAM_DISTILL_SYNTHETIC_ROWS", "200")
     api, port, loop = teacher_api
     events, _ = train(api, "credit_g", rows=200)
     model_id = asyncio.run_coroutine_threadsafe(register(api, events), loop).result(timeout=30)
@@ -79,7 +79,7 @@ def test_distil_from_a_second_api_over_http(
     )
     emitted: list[Any] = []
     result = run(request, DatasetRef(uuid4(), "datasets/d.parquet"), store, emitted.append,
-                 job_id=uuid4(), teacher=teacher)  # fmt: skip
+                 job_id=uuid4(), teacher=teacher, options=SMALL)  # fmt: skip
     assert 0.5 <= result.leaderboard[0].metrics["fidelity_agreement"] <= 1.0
     assert any("synthetic rows" in n for n in result.notes)
     dumped = json.dumps([e.model_dump(mode="json") for e in emitted]) + json.dumps(result.notes)

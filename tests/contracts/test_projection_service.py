@@ -8,8 +8,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import pytest
+
 from tabstream.adapters.bus.port import EventLog, OutgoingRecord, Position
-from tabstream.projection import ProjectionService, ProjectionStore, Topics, rebuild, replay
+from tabstream.producer_api.readmodel import JobReadModel
+from tabstream.projection import (
+    ProjectionReadModel,
+    ProjectionService,
+    ProjectionStore,
+    Topics,
+    rebuild,
+    replay,
+)
 from tabstream.projection.synthetic import JobHistory, Synth
 from tabstream.schemas import Envelope, encode, headers
 from tests.contracts.conftest import Backend
@@ -78,10 +88,20 @@ async def test_follows_waits_and_rebuilds_identically(
         jobs = make_jobs(1, 4)
         positions = await publish_jobs(log, topics, jobs)
         await wait_all(service, positions)
-        statuses = [store.get_job("acme", h.job_id)["status"] for h in jobs]  # type: ignore[index]
+        statuses = [store.queries.get_job("acme", h.job_id)["status"] for h in jobs]  # type: ignore[index]
         assert statuses == ["completed", "failed", "cancelled", "running"]
-        assert store.get_job("acme", jobs[1].job_id)["attempts"][0]["outcome"] == "interrupted"  # type: ignore[index]
+        retried = store.queries.get_job("acme", jobs[1].job_id)
+        assert retried is not None and retried["attempts"][0]["outcome"] == "interrupted"
         assert sum((await service.lag()).values()) <= 1  # a Kafka commit marker may trail
+        read_model = ProjectionReadModel(store, service)  # what the API reads through
+        assert isinstance(read_model, JobReadModel)
+        page = read_model.list_jobs("acme", limit=3)
+        assert len(page.items) == 3 and page.next_cursor is not None
+        assert len(read_model.list_jobs("acme", cursor=page.next_cursor).items) == 1
+        assert read_model.job_trials("other", jobs[0].job_id) == []
+        assert (await read_model.lag() or 0) <= 1
+        with pytest.raises(ValueError):
+            read_model.list_jobs("acme", cursor="!!not-a-cursor")
         names = topics.projection_topics(POOLS)
         digest = await rebuild(log, tmp_path / "fresh.sqlite", names, until=store.offsets())
         assert digest == store.digest()
@@ -133,7 +153,7 @@ async def test_wait_applied_times_out_and_undecodable_records_are_skipped(
         assert await service.wait_applied(topics.events, bad.partition, bad.offset, 20.0)
         await wait_all(service, good)
         assert service.undecodable == 1
-        assert store.get_job("acme", job.job_id) is not None
+        assert store.queries.get_job("acme", job.job_id) is not None
         items = [i async for i in replay(log, topics.events)]
         assert [i.error is not None for i in items].count(True) == 1
         only = [i async for i in replay(log, topics.projection_topics(POOLS), job=job.job_id)]

@@ -66,5 +66,5 @@ def test_rebuild_verify_and_replay(tmp_path: Path) -> None:
     assert table.exit_code == 1  # the junk record is reported
     assert "UNDECODABLE" in table.output and "JobInterrupted" in table.output
     store = ProjectionStore(live)
-    assert store.get_job("acme", jobs[1].job_id) is not None
+    assert store.queries.get_job("acme", jobs[1].job_id) is not None
     store.close()

@@ -200,8 +200,7 @@ async def test_the_api_document_is_public_and_can_be_turned_off(api: Api, tmp_pa
             assert (await private.client.get(path, headers=AUTH_A)).status_code == 404, path
 
 
-async def test_models_show_no_server_paths(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TABSTREAM_FAMILY_THREADS", "2")
+async def test_models_show_no_server_paths(api: Api) -> None:
     events, _ = train(api, "credit_g", rows=120)
     model_id = await register(api, events)
     root = api.ctx.artifacts.root_uri

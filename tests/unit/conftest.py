@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tabstream.pipeline.options import FamilyOptions
 from tests.helpers.tabicl_checkpoint import build_tiny_checkpoint
 
 
@@ -19,13 +20,10 @@ def tabicl_checkpoint_files(tmp_path_factory: pytest.TempPathFactory) -> dict[st
     }
 
 
-@pytest.fixture
-def tabicl_checkpoint(
-    tabicl_checkpoint_files: dict[str, Path], monkeypatch: pytest.MonkeyPatch
-) -> Path:
-    """Point TABSTREAM_TABICL_CHECKPOINT (and the regressor variable) at the tiny checkpoints."""
-    monkeypatch.setenv("TABSTREAM_TABICL_CHECKPOINT", str(tabicl_checkpoint_files["classifier"]))
-    monkeypatch.setenv(
-        "TABSTREAM_TABICL_REGRESSOR_CHECKPOINT", str(tabicl_checkpoint_files["regressor"])
+@pytest.fixture(scope="session")
+def tabicl_options(tabicl_checkpoint_files: dict[str, Path]) -> FamilyOptions:
+    """Family options naming the tiny classifier and regressor checkpoints."""
+    return FamilyOptions(
+        tabicl_checkpoint=tabicl_checkpoint_files["classifier"],
+        tabicl_regressor_checkpoint=tabicl_checkpoint_files["regressor"],
     )
-    return tabicl_checkpoint_files["classifier"]

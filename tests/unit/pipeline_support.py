@@ -9,12 +9,15 @@ from uuid import UUID, uuid4
 import pyarrow.parquet as pq
 
 from tabstream.adapters.artifacts.local import LocalArtifactStore
-from tabstream.pipeline.run import DatasetRef, RunResult, run
+from tabstream.pipeline.options import FamilyOptions, PipelineOptions
+from tabstream.pipeline.train import DatasetRef, RunResult, run
 from tabstream.schemas.run import TrainerRunRequest
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 LABELS = {"credit_g": ("creditability", "binclass"), "segment": ("category", "multiclass"),
           "abalone": ("rings", "regression"), "bikeshare": ("bikers", "regression")}  # fmt: skip
+ONE_THREAD = PipelineOptions(FamilyOptions(threads=1))
+"""The options pipeline tests train with unless they say otherwise: one CPU thread per fit."""
 
 
 def store_with(tmp: Path, name: str, rows: int) -> tuple[LocalArtifactStore, DatasetRef]:
@@ -38,10 +41,12 @@ def request(name: str, **kw: Any) -> TrainerRunRequest:
 def run_collect(
     store: LocalArtifactStore, ref: DatasetRef, req: TrainerRunRequest, **kw: Any
 ) -> tuple[RunResult, list[Any]]:
-    """run() with a list-collecting emit; ``job_id`` defaults to a fresh one."""
+    """run() with a list-collecting emit; ``job_id`` defaults to a fresh one, ``options`` to
+    ``ONE_THREAD``."""
     events: list[Any] = []
     job_id: UUID = kw.pop("job_id", uuid4())
-    result = run(req, ref, store, events.append, job_id=job_id, **kw)
+    options: PipelineOptions = kw.pop("options", ONE_THREAD)
+    result = run(req, ref, store, events.append, job_id=job_id, options=options, **kw)
     return result, events
 
 

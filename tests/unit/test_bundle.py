@@ -13,7 +13,8 @@ import pyarrow as pa
 import pytest
 
 from tabstream.adapters.artifacts.local import LocalArtifactStore
-from tabstream.pipeline.bundle import (
+from tabstream.pipeline.families.xgboost import XGBoostFamily
+from tabstream.pipeline.finish.bundle import (
     Bundle,
     BundleIntegrityError,
     FoldModel,
@@ -21,9 +22,8 @@ from tabstream.pipeline.bundle import (
     load_bundle,
     save_bundle,
 )
-from tabstream.pipeline.ensemble import pool
-from tabstream.pipeline.families import get_family
-from tabstream.pipeline.preprocess import Preprocessor
+from tabstream.pipeline.finish.ensemble import pool
+from tabstream.pipeline.tasks.preprocess import Preprocessor
 from tabstream.pipeline.types import ProblemSpec
 
 SPEC = ProblemSpec("binclass", "label", ("no", "yes"))
@@ -42,7 +42,7 @@ def _fold(seed: int) -> FoldModel:
     pre = Preprocessor("tree").fit(table)
     X = pre.transform(table)
     params = {"n_estimators": 20, "max_depth": 3, "n_threads": 1}
-    model = get_family("xgboost").fit(X, y, None, None, params, SPEC, "cpu", seed)
+    model = XGBoostFamily().fit(X, y, None, None, params, SPEC, "cpu", seed)
     return FoldModel(pre.state(), model.to_files())
 
 

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tabstream.common.canonical_json import canonical_json, may_differ
-from tabstream.projection.store_sql import dumps
+from tabstream.projection.tables import dumps
 
 SMALL_FLOATS = st.floats(min_value=1e-10, max_value=1e-3) | st.floats(
     min_value=-1e-3, max_value=-1e-10

@@ -63,7 +63,7 @@ def test_child_exits_cleanly_while_its_stdin_is_still_open(tmp_path: Path) -> No
 def test_child_exits_70_when_its_parent_closes_stdin() -> None:
     program = (
         "import time\n"
-        "from tabstream.consumer.child import exit_with_parent\n"
+        "from tabstream.consumer.attempt import exit_with_parent\n"
         "exit_with_parent()\n"
         "time.sleep(60)\n"
     )

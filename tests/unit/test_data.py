@@ -10,7 +10,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from tabstream.pipeline.data import DataError, load_table, prepare
+from tabstream.pipeline.tasks.prepare import load_table, prepare
+from tabstream.pipeline.types import DataError
 from tabstream.schemas.filters import Comparison
 from tabstream.schemas.tasks import (
     BinclassTask,

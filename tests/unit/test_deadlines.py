@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from aiokafka.errors import KafkaTimeoutError
 
-from tabstream.adapters.bus.kafka import _no_ack
+from tabstream.adapters.bus.kafka.calls import no_ack as _no_ack
 from tabstream.common.deadlines import Deadlines, TaskDeadlines
 
 

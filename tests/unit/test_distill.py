@@ -10,26 +10,16 @@ import pyarrow as pa
 import pytest
 
 from tabstream.bootstrap.child import build_teacher
-from tabstream.pipeline.distill import (
-    DistillConfig,
-    TeacherFailed,
-    _targets,
-    fidelity,
-    teacher_matrix,
-    to_samples,
-)
-from tabstream.pipeline.run import PipelineInputError
-from tabstream.pipeline.synth import synthesize
+from tabstream.pipeline.distill.augment import _targets, fidelity
+from tabstream.pipeline.distill.synth import synthesize
+from tabstream.pipeline.distill.teacher_labels import TeacherFailed, teacher_matrix, to_samples
+from tabstream.pipeline.options import DistillOptions, FamilyOptions, PipelineOptions
+from tabstream.pipeline.train import PipelineInputError
 from tabstream.pipeline.types import ProblemSpec
 from tests.unit.pipeline_support import of_type, request, run_collect, store_with
 
 BIN = ProblemSpec("binclass", "y", ("bad", "good"))
-
-
-@pytest.fixture(autouse=True)
-def _small(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TABSTREAM_FAMILY_THREADS", "2")
-    monkeypatch.setenv("TABSTREAM_DISTILL_SYNTHETIC_ROWS", "150")
+SMALL = PipelineOptions(FamilyOptions(threads=2), DistillOptions(synthetic_rows=150))
 
 
 def _table() -> tuple[pa.Table, np.ndarray]:
@@ -62,9 +52,9 @@ def test_synthetic_rows_respect_types_levels_and_ranges() -> None:
 def test_labels_sampled_from_probabilities_or_argmax() -> None:
     raw = np.tile([[0.2, 0.8]], (5000, 1))
     rng = np.random.default_rng(0)
-    sampled = _targets(raw, BIN, DistillConfig(), rng)
+    sampled = _targets(raw, BIN, DistillOptions(), rng)
     assert abs(sampled.mean() - 0.8) < 0.03
-    assert set(_targets(raw, BIN, DistillConfig(labels="argmax"), rng)) == {1}
+    assert set(_targets(raw, BIN, DistillOptions(labels="argmax"), rng)) == {1}
 
 
 def test_teacher_matrix_maps_classes_by_value() -> None:
@@ -89,18 +79,20 @@ def test_fidelity_and_samples() -> None:
     table, _ = _table()
     row = to_samples(table.slice(1, 1))[0]
     assert isinstance(row[4], str) and row[2] in ("a", "b", "c")
-    assert DistillConfig().n_synthetic(100) == 500 and DistillConfig().n_synthetic(10**6) == 50_000
+    assert (
+        DistillOptions().n_synthetic(100) == 500 and DistillOptions().n_synthetic(10**6) == 50_000
+    )
 
 
 @pytest.mark.parametrize("name", ["credit_g", "abalone"])
 def test_distillation_run_from_teacher_model_id(tmp_path: Path, name: str) -> None:
     store, ref = store_with(tmp_path, name, 240)
-    _, events = run_collect(store, ref, request(name, n_trials=1))
+    _, events = run_collect(store, ref, request(name, n_trials=1), options=SMALL)
     (teacher_model,) = of_type(events, "ModelRegistered")
     req = request(name, n_trials=1, teacher_model_id=str(teacher_model.model_id))
-    teacher = build_teacher(req, store)
+    teacher = build_teacher(req, store, options=SMALL.families)
     assert teacher is not None
-    result, student_events = run_collect(store, ref, req, teacher=teacher)
+    result, student_events = run_collect(store, ref, req, teacher=teacher, options=SMALL)
     key = "fidelity_agreement" if name == "credit_g" else "fidelity_r2"
     metrics = result.leaderboard[0].metrics
     assert key in metrics and metrics[key] > 0.3
@@ -113,19 +105,19 @@ def test_distillation_run_from_teacher_model_id(tmp_path: Path, name: str) -> No
 
 def test_teacher_with_missing_features_fails_clearly(tmp_path: Path) -> None:
     store, ref = store_with(tmp_path, "abalone", 120)
-    _, events = run_collect(store, ref, request("abalone", n_trials=1))
+    _, events = run_collect(store, ref, request("abalone", n_trials=1), options=SMALL)
     (teacher_model,) = of_type(events, "ModelRegistered")
     req = request("abalone", n_trials=1, teacher_model_id=str(teacher_model.model_id))
-    teacher = build_teacher(req, store)
+    teacher = build_teacher(req, store, options=SMALL.families)
     narrow = store.read_parquet(ref.key).drop_columns(["sex"])
     store.write_parquet("datasets/narrow.parquet", narrow)
     ref2 = type(ref)(ref.dataset_id, "datasets/narrow.parquet")
     with pytest.raises(PipelineInputError, match="sex"):
-        run_collect(store, ref2, req, teacher=teacher)
+        run_collect(store, ref2, req, teacher=teacher, options=SMALL)
 
 
 def test_missing_teacher_model_is_a_clear_error(tmp_path: Path) -> None:
     store, _ = store_with(tmp_path, "abalone", 10)
     req: Any = request("abalone", teacher_model_id="00000000-0000-0000-0000-000000000001")
     with pytest.raises(ValueError, match="not in the artifact store"):
-        build_teacher(req, store)
+        build_teacher(req, store, options=SMALL.families)

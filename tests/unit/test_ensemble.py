@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tabstream.pipeline.ensemble import caruana, pool, pooling_for
+from tabstream.pipeline.finish.ensemble import caruana, pool, pooling_for
 
 
 def _logloss(y: np.ndarray, p: np.ndarray) -> float:

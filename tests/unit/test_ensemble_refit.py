@@ -11,15 +11,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tabstream.pipeline import register
-from tabstream.pipeline.bundle import load_bundle
 from tabstream.pipeline.families.xgboost import FULL_DATA_ROUNDS, XGBoostFamily, XGBoostModel
+from tabstream.pipeline.finish import register
+from tabstream.pipeline.finish.bundle import load_bundle
 from tests.unit.pipeline_support import of_type, request, run_collect, store_with
-
-
-@pytest.fixture(autouse=True)
-def _one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TABSTREAM_FAMILY_THREADS", "1")
 
 
 def test_members_carry_an_all_rows_refit_with_half_the_weight(tmp_path: Path) -> None:
@@ -78,14 +73,14 @@ def test_xgboost_patience_scales_with_the_learning_rate() -> None:
 
 
 def test_under_a_budget_only_trials_with_kept_fold_models_are_candidates() -> None:
-    from tabstream.pipeline.run import _candidates
+    from tabstream.pipeline.finish.leaderboard import ensemble_candidates
 
     trials = [SimpleNamespace(row=0, number=n) for n in range(4)]
     rows: Any = [SimpleNamespace(trials=trials)]
     kept = {(0, 1): [], (0, 3): []}
     job: Any = SimpleNamespace(deadline=None, ctx=SimpleNamespace(fold_models=kept))
-    assert _candidates(job, rows) == trials
+    assert ensemble_candidates(job, rows) == trials
     job.deadline = time.monotonic() + 60
-    assert _candidates(job, rows) == [trials[1], trials[3]]
+    assert ensemble_candidates(job, rows) == [trials[1], trials[3]]
     job.ctx.fold_models = {}
-    assert _candidates(job, rows) == trials  # nothing kept (a resumed attempt): refit all
+    assert ensemble_candidates(job, rows) == trials  # nothing kept (a resumed attempt): refit all

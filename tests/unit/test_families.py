@@ -13,8 +13,9 @@ import torch
 from safetensors import safe_open
 from sklearn.datasets import make_classification, make_regression
 
-from tabstream.pipeline.families import FAMILIES, default_model_types, get_family
-from tabstream.pipeline.types import FeatureMatrix, FittedModel, ProblemSpec
+from tabstream.pipeline.families import Families, default_model_types
+from tabstream.pipeline.options import FamilyOptions
+from tabstream.pipeline.types import Family, FeatureMatrix, FittedModel, ProblemSpec
 
 torch.set_num_threads(1)
 
@@ -73,11 +74,12 @@ def _data(
 
 
 _FITTED: dict[tuple[str, str], FittedModel] = {}
+_FAMILIES: list[Families] = []
 
 
 def _fit(name: str, kind: str, seed: int = 0) -> FittedModel:
     X, y, Xv, yv, _, _ = _data(kind)
-    family = get_family(name)
+    family = _family(name)
     return family.fit(X, y, Xv, yv, TINY[name], SPECS[kind], "cpu", seed)
 
 
@@ -88,8 +90,15 @@ def _fitted(name: str, kind: str) -> FittedModel:
 
 
 @pytest.fixture(autouse=True)
-def _checkpoint_env(tabicl_checkpoint: Path) -> None:
-    """Every test here sees the tiny TabICL checkpoints."""
+def _tiny_tabicl(tabicl_options: FamilyOptions) -> None:
+    """Every test here builds its families with the tiny TabICL checkpoints."""
+    if not _FAMILIES:
+        _FAMILIES.append(Families(tabicl_options))
+
+
+def _family(name: str) -> Family:
+    """The family ``name``, configured with the tiny TabICL checkpoints."""
+    return _FAMILIES[0][name]
 
 
 @pytest.mark.parametrize(("name", "kind"), CASES)
@@ -131,7 +140,7 @@ def test_to_files_load_round_trip_is_exact_and_pickle_free(name: str, kind: str)
     _, _, _, _, Xt, _ = _data(kind)
     files = model.to_files()
     _assert_safe_files(files)
-    loaded = get_family(name).load(files, SPECS[kind])
+    loaded = _family(name).load(files, SPECS[kind])
     assert loaded.family == name
     np.testing.assert_array_equal(loaded.predict_raw(Xt), model.predict_raw(Xt))
 
@@ -154,7 +163,7 @@ def test_safetensors_files_open_with_safetensors(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", list(TINY))
 @pytest.mark.parametrize("kind", list(SPECS))
 def test_suggest_samples_the_space(name: str, kind: str) -> None:
-    family = get_family(name)
+    family = _family(name)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     for _ in range(5):
         trial = study.ask()
@@ -175,7 +184,7 @@ def test_xgboost_suggest_with_fixed_trial_and_ranges() -> None:
         "reg_lambda": 0.1,
         "reg_alpha": 0.01,
     }
-    params = get_family("xgboost").suggest(
+    params = _family("xgboost").suggest(
         cast(optuna.Trial, optuna.trial.FixedTrial(fixed)), SPECS["binclass"]
     )
     assert {k: params[k] for k in fixed} == fixed
@@ -192,7 +201,7 @@ def test_xgboost_lossguide_trees_keep_to_their_leaves() -> None:
         "reg_lambda": 1.0,
         "reg_alpha": 0.01,
     }
-    family = get_family("xgboost")
+    family = _family("xgboost")
     params = family.suggest(cast(optuna.Trial, optuna.trial.FixedTrial(fixed)), SPECS["regression"])
     assert params["grow_policy"] == "lossguide" and params["max_depth"] == 0
     params |= {"n_estimators": 30, "n_threads": 1}
@@ -206,7 +215,7 @@ def test_xgboost_lossguide_trees_keep_to_their_leaves() -> None:
 
 
 def test_tabm_suggested_config_trains() -> None:
-    family = get_family("tabm")
+    family = _family("tabm")
     fixed = {
         "use_weight_decay": False,
         "lr": 1e-3,
@@ -234,11 +243,11 @@ def test_xgboost_categorical_missing_and_early_stopping() -> None:
     tr, va = _matrix_rows(X, slice(0, 500)), _matrix_rows(X, slice(500, n))
     spec = SPECS["binclass"]
     params = {"n_estimators": 500, "early_stopping_rounds": 10, "n_threads": 1}
-    model = get_family("xgboost").fit(tr, y[:500], va, y[500:], params, spec, "cpu", 0)
+    model = _family("xgboost").fit(tr, y[:500], va, y[500:], params, spec, "cpu", 0)
     assert model.best_iteration < 400  # type: ignore[attr-defined]
     pred = model.predict_raw(va)
     assert np.mean(pred.argmax(1) == clean[500:]) > 0.95
-    loaded = get_family("xgboost").load(model.to_files(), spec)
+    loaded = _family("xgboost").load(model.to_files(), spec)
     np.testing.assert_array_equal(loaded.predict_raw(va), pred)
 
 
@@ -250,20 +259,18 @@ def test_tabm_and_xrfm_train_without_validation_set() -> None:
     X, y, _, _, Xt, _ = _data("binclass")
     for name in ("tabm", "xrfm"):
         params = TINY[name] | {"max_epochs": 3}
-        model = get_family(name).fit(X, y, None, None, params, SPECS["binclass"], "cpu", 0)
+        model = _family(name).fit(X, y, None, None, params, SPECS["binclass"], "cpu", 0)
         assert model.predict_raw(Xt).shape == (Xt.n_rows, 2)
 
 
 def test_load_refuses_other_problem_kind() -> None:
     files = _fitted("xgboost", "binclass").to_files()
     with pytest.raises(ValueError, match="binclass"):
-        get_family("xgboost").load(files, SPECS["multiclass"])
+        _family("xgboost").load(files, SPECS["multiclass"])
 
 
-def test_tabicl_unavailable_without_checkpoint(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("TABSTREAM_TABICL_CHECKPOINT")
-    monkeypatch.delenv("TABSTREAM_TABICL_REGRESSOR_CHECKPOINT")
-    family = get_family("tabicl")
+def test_tabicl_unavailable_without_checkpoint() -> None:
+    family = Families(FamilyOptions())["tabicl"]
     reason = family.available()
     assert reason is not None
     assert "TABSTREAM_TABICL_CHECKPOINT" in reason and "none is downloaded" in reason
@@ -274,35 +281,35 @@ def test_tabicl_unavailable_without_checkpoint(monkeypatch: pytest.MonkeyPatch) 
         family.fit(X, y, None, None, TINY["tabicl"], SPECS["binclass"], "cpu", 0)
 
 
-def test_tabicl_missing_file_reason(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("TABSTREAM_TABICL_CHECKPOINT", str(tmp_path / "absent.ckpt"))
-    reason = get_family("tabicl").available()
+def test_tabicl_missing_file_reason(tmp_path: Path) -> None:
+    options = FamilyOptions(tabicl_checkpoint=tmp_path / "absent.ckpt")
+    reason = Families(options)["tabicl"].available()
     assert reason is not None and "not found" in reason
 
 
-def test_tabicl_load_checks_checkpoint_sha(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_tabicl_load_checks_checkpoint_sha(tmp_path: Path) -> None:
     from tests.helpers.tabicl_checkpoint import build_tiny_checkpoint
 
     files = _fitted("tabicl", "binclass").to_files()
     other = build_tiny_checkpoint(tmp_path / "other.ckpt", seed=1)
-    monkeypatch.setenv("TABSTREAM_TABICL_CHECKPOINT", str(other))
     with pytest.raises(ValueError, match="differs"):
-        get_family("tabicl").load(files, SPECS["binclass"])
+        Families(FamilyOptions(tabicl_checkpoint=other))["tabicl"].load(files, SPECS["binclass"])
 
 
 def test_tabicl_subsamples_context() -> None:
     X, y, _, _, Xt, _ = _data("multiclass")
     params = TINY["tabicl"] | {"max_context_rows": 100}
-    model = get_family("tabicl").fit(X, y, None, None, params, SPECS["multiclass"], "cpu", 0)
+    model = _family("tabicl").fit(X, y, None, None, params, SPECS["multiclass"], "cpu", 0)
     assert len(model.to_files()["context.safetensors"]) < 100 * 7 * 4 + 1000
     assert model.predict_raw(Xt).shape == (Xt.n_rows, 3)
 
 
 def test_registry_and_default_model_types() -> None:
-    assert set(FAMILIES) == {"xgboost", "tabm", "xrfm", "tabicl"}
-    assert all(f.name == n for n, f in FAMILIES.items())
+    families = Families()
+    assert set(families) == {"xgboost", "tabm", "xrfm", "tabicl"}
+    assert all(f.name == n for n, f in families.items())
     with pytest.raises(KeyError, match="known"):
-        get_family("catboost")
+        _family("catboost")
     assert default_model_types(5_000, 20, "cpu", True) == ["tabicl", "tabm", "xgboost", "xrfm"]
     assert default_model_types(5_000, 20, "cuda", False) == ["tabm", "xgboost", "xrfm"]
     assert default_model_types(5_000, 500, "cpu", True) == ["xgboost", "tabm", "xrfm"]

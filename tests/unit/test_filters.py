@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tabstream.pipeline.filters import FilterError, apply_filter
+from tabstream.pipeline.tasks.filter_compile import FilterError, apply_filter
 from tabstream.schemas.filters import BoolExpr, Comparison, Filter, Not
 
 

@@ -12,7 +12,7 @@ import pyarrow as pa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tabstream.pipeline.filters import apply_filter
+from tabstream.pipeline.tasks.filter_compile import apply_filter
 from tabstream.schemas.filters import BoolExpr, Comparison, Filter, Not
 
 BASE = dt.datetime(2020, 1, 1)

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tabstream.projection.fold import ProjectionState, apply
-from tabstream.projection.store import ProjectionStore
+from tabstream.projection.sqlite_store import ProjectionStore
 from tabstream.projection.synthetic import Synth
 from tabstream.schemas import Envelope
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from tabstream.adapters.bus.port import TopicPartition
-from tabstream.projection.store import Item, ProjectionStore
+from tabstream.projection.batch import Item
+from tabstream.projection.sqlite_store import ProjectionStore
 from tabstream.projection.synthetic import Synth
 from tabstream.schemas import Envelope
 
@@ -47,14 +48,14 @@ def test_batch_is_atomic_state_and_offsets(
     def crash(*_: object) -> None:
         raise RuntimeError("power cut mid-batch")
 
-    monkeypatch.setattr("tabstream.projection.store._model_row", crash)
+    monkeypatch.setattr("tabstream.projection.tables.model_row", crash)
     with pytest.raises(RuntimeError):
         store.apply_batch(items(envs[5:], start=5))
     assert store.digest() == before and store.offsets() == offsets
     monkeypatch.undo()
     store.apply_batch(items(envs[5:], start=5))
     assert store.offsets() == {TopicPartition("ev", 0): len(envs)}
-    assert store.get_job("acme", ids[1])["status"] == "completed"  # type: ignore[index]
+    assert store.queries.get_job("acme", ids[1])["status"] == "completed"  # type: ignore[index]
 
 
 def test_a_write_failing_mid_transaction_rolls_back_state_and_offsets(
@@ -65,14 +66,14 @@ def test_a_write_failing_mid_transaction_rolls_back_state_and_offsets(
     before, offsets = store.digest(), store.offsets()
     # jobs and trials are written, then the offsets fail: the whole batch must go
     bad = "INSERT INTO no_such_table VALUES (?, ?, ?)"
-    monkeypatch.setattr("tabstream.projection.store_sql.UPSERT_OFFSET", bad)
+    monkeypatch.setattr("tabstream.projection.tables.UPSERT_OFFSET", bad)
     with pytest.raises(sqlite3.OperationalError):
         store.apply_batch(items(envs[5:], start=5))
     assert store.digest() == before and store.offsets() == offsets
     monkeypatch.undo()
     store.apply_batch(items(envs[5:], start=5))
     assert store.offsets() == {TopicPartition("ev", 0): len(envs)}
-    assert store.get_job("acme", ids[1])["status"] == "completed"  # type: ignore[index]
+    assert store.queries.get_job("acme", ids[1])["status"] == "completed"  # type: ignore[index]
 
 
 def test_records_below_the_stored_offset_are_not_reapplied(store: ProjectionStore) -> None:
@@ -105,21 +106,21 @@ def test_undecodable_records_advance_the_offset(store: ProjectionStore) -> None:
 def test_reads_are_scoped_by_tenant(store: ProjectionStore) -> None:
     envs, ids, dataset_id = world()
     store.apply_batch(items(envs))
-    job = store.get_job("acme", ids[0])
+    job = store.queries.get_job("acme", ids[0])
     assert job is not None and job["status"] == "failed" and "meta" not in job
-    assert store.get_job("other", ids[0]) is None
-    assert store.job_owner(ids[2]) == "other" and store.job_owner("nope") is None
-    assert store.job_trials("other", ids[0]) is None
-    trials = store.job_trials("acme", ids[0])
+    assert store.queries.get_job("other", ids[0]) is None
+    assert store.queries.job_owner(ids[2]) == "other" and store.queries.job_owner("nope") is None
+    assert store.queries.job_trials("other", ids[0]) is None
+    trials = store.queries.job_trials("acme", ids[0])
     assert trials and [(t["row"], t["trial"]) for t in trials] == sorted(
         (t["row"], t["trial"]) for t in trials
     )
-    assert store.get_dataset("acme", dataset_id)["name"] == "houses"  # type: ignore[index]
-    assert store.get_dataset("other", dataset_id) is None
-    models, _ = store.list_models("acme")
-    assert len(models) == 1 and store.get_model("other", models[0]["model_id"]) is None
-    assert store.list_models("other", job_id=ids[2])[0][0]["job_id"] == ids[2]
-    assert store.status_counts() == {"failed": 1, "completed": 2}
+    assert store.queries.get_dataset("acme", dataset_id)["name"] == "houses"  # type: ignore[index]
+    assert store.queries.get_dataset("other", dataset_id) is None
+    models, _ = store.queries.list_models("acme")
+    assert len(models) == 1 and store.queries.get_model("other", models[0]["model_id"]) is None
+    assert store.queries.list_models("other", job_id=ids[2])[0][0]["job_id"] == ids[2]
+    assert store.queries.status_counts() == {"failed": 1, "completed": 2}
 
 
 def test_list_jobs_pages_newest_first_with_filters(store: ProjectionStore) -> None:
@@ -134,20 +135,20 @@ def test_list_jobs_pages_newest_first_with_filters(store: ProjectionStore) -> No
     store.apply_batch(items(envs))
     seen, cursor = [], None
     while True:
-        page, cursor = store.list_jobs("acme", cursor=cursor, limit=3)
+        page, cursor = store.queries.list_jobs("acme", cursor=cursor, limit=3)
         seen += page
         if cursor is None:
             break
     assert len(seen) == 7
     keys = [(j["created_at"], j["job_id"]) for j in seen]
     assert keys == sorted(keys, reverse=True)
-    running, _ = store.list_jobs("acme", status="running")
+    running, _ = store.queries.list_jobs("acme", status="running")
     assert len(running) == 3 and {j["status"] for j in running} == {"running"}
-    by_ds, _ = store.list_jobs("acme", dataset_id=str(ds))
+    by_ds, _ = store.queries.list_jobs("acme", dataset_id=str(ds))
     assert len(by_ds) == 3
-    assert store.list_jobs("nobody") == ([], None)
+    assert store.queries.list_jobs("nobody") == ([], None)
     with pytest.raises(ValueError):
-        store.list_jobs("acme", cursor="!!not-a-cursor")
+        store.queries.list_jobs("acme", cursor="!!not-a-cursor")
 
 
 def test_find_idempotent(store: ProjectionStore) -> None:
@@ -158,9 +159,9 @@ def test_find_idempotent(store: ProjectionStore) -> None:
         update={"payload": run.payload.model_copy(update={"idempotency_key": "k1"})}
     )
     store.apply_batch(items([keyed]))
-    assert store.find_idempotent("acme", "k1") == (h.job_id, "d" * 64)
-    assert store.find_idempotent("other", "k1") is None
-    assert store.find_idempotent("acme", "k2") is None
+    assert store.queries.find_idempotent("acme", "k1") == (h.job_id, "d" * 64)
+    assert store.queries.find_idempotent("other", "k1") is None
+    assert store.queries.find_idempotent("acme", "k2") is None
 
 
 def test_digest_is_stable_and_sensitive(tmp_path: Path) -> None:

@@ -7,8 +7,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from tabstream.pipeline.data import DataError, prepare
-from tabstream.pipeline.forecast import backtest_inputs, forecast_inputs
+from tabstream.pipeline.tasks.forecast import backtest_inputs, forecast_inputs
+from tabstream.pipeline.tasks.prepare import prepare
+from tabstream.pipeline.types import DataError
 from tabstream.schemas.tasks import ForecastingTask
 from tests.unit.ts_support import bikeshare
 

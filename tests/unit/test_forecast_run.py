@@ -8,19 +8,14 @@ import numpy as np
 import pyarrow.compute as pc
 import pytest
 
-from tabstream.pipeline.bundle import load_bundle
-from tabstream.pipeline.metrics import get_metric, resolve_metrics, score, with_mase_scale
-from tabstream.pipeline.run import PipelineInputError
+from tabstream.pipeline.finish.bundle import load_bundle
+from tabstream.pipeline.search.scoring import get_metric, resolve_metrics, score, with_mase_scale
+from tabstream.pipeline.train import PipelineInputError
 from tests.unit.pipeline_support import of_type, run_collect
 from tests.unit.ts_support import bikeshare, stored, ts_request
 
 TASK = {"task_kind": "forecasting", "label_column": "bikers", "id_column": "store",
         "timestamp_column": "ts", "horizon": 24}  # fmt: skip
-
-
-@pytest.fixture(autouse=True)
-def _one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TABSTREAM_FAMILY_THREADS", "1")
 
 
 def test_run_registers_a_model_that_forecasts_per_id(tmp_path: Path) -> None:

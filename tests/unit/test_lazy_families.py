@@ -7,12 +7,13 @@ import sys
 
 PROBE = """
 import sys
-import tabstream.bootstrap.child, tabstream.pipeline.run
-from tabstream.pipeline.families import FAMILIES, get_family
-assert sorted(FAMILIES) == ["tabicl", "tabm", "xgboost", "xrfm"]
-get_family("xgboost")
+import tabstream.bootstrap.child, tabstream.pipeline.train
+from tabstream.pipeline.families import Families
+families = Families()
+assert sorted(families) == ["tabicl", "tabm", "xgboost", "xrfm"] and "tabm" in families
+families["xgboost"]
 print("torch" in sys.modules)
-get_family("tabm")
+families["tabm"]
 print("torch" in sys.modules)
 """
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from tabstream.pipeline.metrics import (
+from tabstream.pipeline.search.scoring import (
     REGISTRY,
     default_metrics,
     get_metric,

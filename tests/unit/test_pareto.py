@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tabstream.pipeline.pareto import normalise, pareto_front, scalarise, simplex_grid
+from tabstream.pipeline.search.pareto import normalise, pareto_front, scalarise, simplex_grid
 from tabstream.schemas.checks import pareto_weight_count
 
 

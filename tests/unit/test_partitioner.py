@@ -8,7 +8,7 @@ import uuid
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.partitioner import murmur2 as kafka_murmur2
 
-from tabstream.adapters.bus.kafka import key_partitioner
+from tabstream.adapters.bus.kafka.client_config import key_partitioner
 from tabstream.adapters.bus.partitioner import murmur2, partition_for
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from tabstream.pipeline.bundle import BundleIntegrityError
+from tabstream.pipeline.finish.bundle import BundleIntegrityError
 from tabstream.pipeline.predict import ModelCache, SampleError, predict_samples, samples_table
 from tests.unit.pipeline_support import of_type, request, run_collect, store_with
 

@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from tabstream.pipeline.preprocess import Preprocessor
+from tabstream.pipeline.tasks.preprocess import Preprocessor
 
 ADULT_CATS = ["workclass", "education", "marital-status", "occupation", "relationship",
               "race", "gender", "native-country"]  # fmt: skip

@@ -14,7 +14,7 @@ import pytest
 from tabstream.adapters.bus.embedded import EmbeddedEventLog
 from tabstream.adapters.bus.port import OutgoingRecord
 from tabstream.projection import ProjectionStore, Topics, rebuild
-from tabstream.projection.folder import RebuildError
+from tabstream.projection.forked_fold import RebuildError
 from tabstream.projection.replay import decode_record, to_item
 from tabstream.projection.synthetic import Synth
 from tabstream.schemas import encode, headers
@@ -111,7 +111,7 @@ async def test_batched_rebuild_equals_an_event_at_a_time_fold(
     assert forked == local == whole == expected
     store = ProjectionStore(tmp_path / "a.sqlite")  # a complete, usable store
     assert store.digest() == expected
-    statuses = {s for s, n in store.status_counts().items() if n}
+    statuses = {s for s, n in store.queries.status_counts().items() if n}
     assert statuses == {"completed", "failed", "cancelled", "running"}
     store.close()
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("a.")) == ["a.sqlite"]
@@ -124,8 +124,8 @@ async def test_the_child_reloads_jobs_once_its_cache_is_dropped(
     log, names = await seed(tmp_path / "log.sqlite")
     try:
         expected = await one_by_one(log, names, tmp_path / "ref.sqlite")
-        # every batch drops the cache: the child asks for a sync, then reads jobs back
-        monkeypatch.setattr("tabstream.projection.store._CACHE_MAX", 1)
+        # every batch fills the cache: the child drops it and reads jobs back from the store
+        monkeypatch.setattr("tabstream.projection.batch.CACHE_MAX", 1)
         forked = await rebuild(log, tmp_path / "a.sqlite", names, batch_size=9, fork=True)
         local = await rebuild(log, tmp_path / "b.sqlite", names, batch_size=9, fork=False)
     finally:
@@ -164,7 +164,7 @@ async def test_a_failing_child_fails_the_rebuild_and_leaves_the_target_alone(
     def boom(*_: object) -> None:
         raise RuntimeError("boom in the fold")
 
-    monkeypatch.setattr("tabstream.projection.store._trial_row", boom)  # inherited by the fork
+    monkeypatch.setattr("tabstream.projection.tables.trial_row", boom)  # inherited by the fork
     try:
         with pytest.raises(RebuildError, match="boom in the fold"):
             await rebuild(log, target, names, batch_size=5, fork=True)
@@ -185,9 +185,9 @@ async def test_a_killed_child_fails_the_rebuild(
 
         os._exit(3)
 
-    monkeypatch.setattr("tabstream.projection.store._trial_row", die)
+    monkeypatch.setattr("tabstream.projection.tables.trial_row", die)
     try:
-        with pytest.raises(RebuildError, match="code 3"):
+        with pytest.raises(RebuildError, match="died"):
             await rebuild(log, tmp_path / "p.sqlite", names, batch_size=5, fork=True)
     finally:
         await log.close()

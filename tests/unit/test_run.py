@@ -9,16 +9,11 @@ from uuid import uuid4
 import pytest
 
 from tabstream.adapters.artifacts.local import LocalArtifactStore
-from tabstream.pipeline.bundle import load_bundle
-from tabstream.pipeline.families import get_family
-from tabstream.pipeline.run import DatasetRef, PipelineInputError, job_completed_event, run
+from tabstream.pipeline.families.tabm import TabMFamily
+from tabstream.pipeline.finish.bundle import load_bundle
+from tabstream.pipeline.train import DatasetRef, PipelineInputError, job_completed_event, run
 from tabstream.schemas.run import TrainerRunRequest
 from tests.unit.pipeline_support import of_type, request, run_collect, store_with
-
-
-@pytest.fixture(autouse=True)
-def _one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TABSTREAM_FAMILY_THREADS", "1")
 
 
 def test_binclass_kfold_registers_a_loadable_model(tmp_path: Path) -> None:
@@ -96,10 +91,9 @@ TINY_TABM = {"lr": 3e-3, "weight_decay": 0.0, "n_blocks": 1, "d_block": 32, "dro
 
 
 def test_ensemble_of_two_families(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    tabm = get_family("tabm")
-    monkeypatch.setattr(tabm, "default_params", lambda spec: dict(TINY_TABM))
-    lr = lambda trial, spec: TINY_TABM | {"lr": trial.suggest_float("lr", 1e-3, 1e-2)}  # noqa: E731
-    monkeypatch.setattr(tabm, "suggest", lr)
+    monkeypatch.setattr(TabMFamily, "default_params", lambda self, spec: dict(TINY_TABM))
+    lr = lambda self, trial, spec: TINY_TABM | {"lr": trial.suggest_float("lr", 1e-3, 1e-2)}  # noqa: E731
+    monkeypatch.setattr(TabMFamily, "suggest", lr)
     store, ref = store_with(tmp_path, "credit_g", 200)
     req = request("credit_g", model_types=["xgboost", "tabm"], ensemble=True, n_splits=2)
     result, events = run_collect(store, ref, req)

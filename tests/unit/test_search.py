@@ -8,17 +8,12 @@ from uuid import uuid4
 
 import pytest
 
-from tabstream.pipeline.families import get_family
-from tabstream.pipeline.run import Cancelled, run
+from tabstream.pipeline.families.xgboost import XGBoostFamily
+from tabstream.pipeline.train import Cancelled, run
 from tabstream.pipeline.types import ProblemSpec
-from tests.unit.pipeline_support import of_type, request, run_collect, store_with
+from tests.unit.pipeline_support import ONE_THREAD, of_type, request, run_collect, store_with
 
 SPEC_BIN = ProblemSpec("binclass", "creditability", ("bad", "good"))
-
-
-@pytest.fixture(autouse=True)
-def _one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TABSTREAM_FAMILY_THREADS", "1")
 
 
 def test_resume_does_not_redo_finished_trials(tmp_path: Path) -> None:
@@ -30,7 +25,7 @@ def test_resume_does_not_redo_finished_trials(tmp_path: Path) -> None:
         return len(of_type(first, "TrialCompleted")) >= 2
 
     with pytest.raises(Cancelled):
-        run(req, ref, store, first.append, job_id=job_id, should_stop=stop)
+        run(req, ref, store, first.append, job_id=job_id, should_stop=stop, options=ONE_THREAD)
     assert len(of_type(first, "TrialCompleted")) == 2
     _, events = run_collect(store, ref, req, job_id=job_id)
     redone = of_type(events, "TrialCompleted")
@@ -48,7 +43,15 @@ def test_cancel_mid_trial_redoes_it_with_the_defaults(tmp_path: Path) -> None:
         return calls[0] >= 3
 
     with pytest.raises(Cancelled):
-        run(req, ref, store, lambda e: None, job_id=job_id, should_stop=stop_in_second_fold)
+        run(
+            req,
+            ref,
+            store,
+            lambda e: None,
+            job_id=job_id,
+            should_stop=stop_in_second_fold,
+            options=ONE_THREAD,
+        )
     _, events = run_collect(store, ref, req, job_id=job_id)
     trials = of_type(events, "TrialCompleted")
     assert [t.trial for t in trials] == [1, 2]
@@ -58,16 +61,15 @@ def test_cancel_mid_trial_redoes_it_with_the_defaults(tmp_path: Path) -> None:
 def test_failing_trial_is_recorded_and_row_goes_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    family = get_family("xgboost")
-    real_fit, calls = family.fit, {"n": 0}
+    real_fit, calls = XGBoostFamily.fit, {"n": 0}
 
-    def flaky(*args: Any, **kw: Any) -> Any:
+    def flaky(self: XGBoostFamily, *args: Any, **kw: Any) -> Any:
         calls["n"] += 1
         if calls["n"] == 1:
             raise RuntimeError("CUDA out of memory (simulated)")
-        return real_fit(*args, **kw)
+        return real_fit(self, *args, **kw)
 
-    monkeypatch.setattr(family, "fit", flaky)
+    monkeypatch.setattr(XGBoostFamily, "fit", flaky)
     store, ref = store_with(tmp_path, "credit_g", 200)
     result, events = run_collect(store, ref, request("credit_g", n_trials=2, n_splits=2))
     states = [(t.state, t.error) for t in of_type(events, "TrialCompleted")]
@@ -78,13 +80,8 @@ def test_failing_trial_is_recorded_and_row_goes_on(
     assert result.best_model_id is not None
 
 
-def test_unavailable_family_fails_its_row_only(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv("TABSTREAM_TABICL_CHECKPOINT", raising=False)
-    tabicl = get_family("tabicl")
-    if tabicl.available() is None:
-        monkeypatch.setattr(tabicl, "available", lambda: "no tabicl checkpoint configured")
+def test_unavailable_family_fails_its_row_only(tmp_path: Path) -> None:
+    """tabicl without a configured checkpoint (``ONE_THREAD`` names none)."""
     store, ref = store_with(tmp_path, "credit_g", 200)
     req = request("credit_g", model_types=["tabicl", "xgboost"], n_trials=1, n_splits=2)
     result, events = run_collect(store, ref, req)
@@ -121,14 +118,14 @@ def test_blob_journal_resumes_too(tmp_path: Path) -> None:
 def test_defaults_then_the_portfolio_then_the_sampler_across_a_resume(tmp_path: Path) -> None:
     store, ref = store_with(tmp_path, "credit_g", 200)
     req, job_id = request("credit_g", n_trials=6, n_splits=2), uuid4()
-    family = get_family("xgboost")
+    family = XGBoostFamily()
     first: list[Any] = []
 
     def stop() -> bool:
         return len(of_type(first, "TrialCompleted")) >= 2
 
     with pytest.raises(Cancelled):
-        run(req, ref, store, first.append, job_id=job_id, should_stop=stop)
+        run(req, ref, store, first.append, job_id=job_id, should_stop=stop, options=ONE_THREAD)
     _, events = run_collect(store, ref, req, job_id=job_id)
     trials = of_type(first, "TrialCompleted") + of_type(events, "TrialCompleted")
     assert [t.trial for t in trials] == [0, 1, 2, 3, 4, 5]

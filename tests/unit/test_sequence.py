@@ -8,8 +8,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from tabstream.pipeline.bundle import load_bundle
-from tabstream.pipeline.data import DataError, prepare
+from tabstream.pipeline.finish.bundle import load_bundle
+from tabstream.pipeline.tasks.prepare import prepare
+from tabstream.pipeline.types import DataError
 from tabstream.schemas.tasks import (
     SequenceBinclassTask,
     SequenceMulticlassTask,
@@ -21,11 +22,6 @@ from tests.unit.ts_support import bikeshare_days, stored, ts_request
 HOUR = 3600 * 10**9
 DAYS_TASK = {"task_kind": "sequence_binclass", "label_column": "workingday",
              "id_column": "day_id", "timestamp_column": "ts"}  # fmt: skip
-
-
-@pytest.fixture(autouse=True)
-def _one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TABSTREAM_FAMILY_THREADS", "1")
 
 
 def tiny() -> pa.Table:

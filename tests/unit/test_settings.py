@@ -60,3 +60,30 @@ def test_secret_file_is_created_private_and_reused(tmp_path: Path) -> None:
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert load_or_create_secret(tmp_path) == first
     assert len(first) >= 32
+
+
+def test_pipeline_settings_become_the_pipeline_options(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The variable names users set (unchanged since the pipeline read them itself) reach
+    ``pipeline.options``; unset or empty means the default. A bad value stops the worker."""
+    from tabstream.bootstrap.common import pipeline_options
+    from tabstream.pipeline.options import PipelineOptions
+    from tabstream.settings import PipelineSettings
+
+    assert pipeline_options(PipelineSettings()) == PipelineOptions()
+    monkeypatch.setenv("TABSTREAM_FAMILY_THREADS", "3")
+    monkeypatch.setenv("TABSTREAM_TABICL_CHECKPOINT", str(tmp_path / "c.ckpt"))
+    monkeypatch.setenv("TABSTREAM_TABICL_REGRESSOR_CHECKPOINT", str(tmp_path / "r.ckpt"))
+    monkeypatch.setenv("TABSTREAM_DISTILL_SYNTHETIC_ROWS", "")
+    monkeypatch.setenv("TABSTREAM_DISTILL_RATIO", "2.5")
+    monkeypatch.setenv("TABSTREAM_DISTILL_LABELS", "argmax")
+    options = pipeline_options(PipelineSettings())
+    assert options.families.threads == 3
+    assert options.families.tabicl_checkpoint == tmp_path / "c.ckpt"
+    assert options.families.tabicl_regressor_checkpoint == tmp_path / "r.ckpt"
+    assert (options.distill.synthetic_rows, options.distill.ratio) == (None, 2.5)
+    assert options.distill.labels == "argmax"
+    monkeypatch.setenv("TABSTREAM_DISTILL_LABELS", "soft")
+    with pytest.raises(ValidationError, match="distill_labels"):
+        WorkerSettings()

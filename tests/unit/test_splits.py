@@ -8,9 +8,9 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from tabstream.pipeline.data import DataError, prepare
-from tabstream.pipeline.splits import make_splits
-from tabstream.pipeline.types import ProblemSpec
+from tabstream.pipeline.tasks.prepare import prepare
+from tabstream.pipeline.tasks.splits import make_splits
+from tabstream.pipeline.types import DataError, ProblemSpec
 from tabstream.schemas.tasks import BinclassTask
 
 BIN = ProblemSpec("binclass", "y", (0, 1))

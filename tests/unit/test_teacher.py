@@ -16,9 +16,9 @@ from tabstream.adapters.teacher import (
     TeacherError,
     TeacherLimits,
     TeacherRefused,
-    TeacherSettings,
     check_url,
 )
+from tabstream.settings import TeacherSettings
 
 PUBLIC = "93.184.216.34"
 

@@ -11,18 +11,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tabstream.pipeline import run as run_module
-from tabstream.pipeline import search
-from tabstream.pipeline.bundle import load_bundle
+from tabstream.pipeline import train
 from tabstream.pipeline.families import default_model_types
 from tabstream.pipeline.families.xgboost import XGBoostFamily
-from tabstream.pipeline.run import PipelineInputError
+from tabstream.pipeline.finish.bundle import load_bundle
+from tabstream.pipeline.search import study
+from tabstream.pipeline.train import PipelineInputError
 from tests.unit.pipeline_support import of_type, request, run_collect, store_with
-
-
-@pytest.fixture(autouse=True)
-def _one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TABSTREAM_FAMILY_THREADS", "1")
 
 
 def _board(result: Any) -> list[tuple[Any, Any]]:
@@ -79,7 +74,7 @@ def test_kept_fold_models_give_the_same_ensemble_as_refits(
     store, ref = store_with(tmp_path, "credit_g", 300)
     req = request("credit_g", n_trials=4, ensemble=True)
     kept, kept_events = run_collect(store, ref, req)
-    monkeypatch.setattr(run_module, "KEEP_FOLD_MODELS", 0)
+    monkeypatch.setattr(train, "KEEP_FOLD_MODELS", 0)
     refit, refit_events = run_collect(store, ref, req)
     assert kept.ensemble == refit.ensemble
     table = store.read_parquet(ref.key).slice(0, 50)
@@ -97,19 +92,19 @@ def _ctx(row_deadline: float | None, search_deadline: float | None) -> Any:
 def test_trial_start_and_stop_rules() -> None:
     now = time.monotonic()
     empty, done = SimpleNamespace(trials=[]), SimpleNamespace(trials=["t0"])
-    assert search._may_start(_ctx(None, None), done, [100.0])
+    assert study._may_start(_ctx(None, None), done, [100.0])
     # the first trial of a row starts while the search has time, even past the row's share
-    assert search._may_start(_ctx(now - 1, now + 10), empty, [])
-    assert not search._may_start(_ctx(now + 10, now - 1), empty, [])
+    assert study._may_start(_ctx(now - 1, now + 10), empty, [])
+    assert not study._may_start(_ctx(now + 10, now - 1), empty, [])
     # later trials start only when the median duration still fits in the row's share
-    assert search._may_start(_ctx(now + 10, now + 20), done, [1.0, 2.0, 30.0])
-    assert not search._may_start(_ctx(now + 10, now + 20), done, [20.0, 30.0])
+    assert study._may_start(_ctx(now + 10, now + 20), done, [1.0, 2.0, 30.0])
+    assert not study._may_start(_ctx(now + 10, now + 20), done, [20.0, 30.0])
     # a running trial stops past the row deadline once the row has a result
-    search._check_time(_ctx(now - 1, now + 10), empty)
-    with pytest.raises(search.OutOfTime):
-        search._check_time(_ctx(now - 1, now + 10), done)
-    with pytest.raises(search.OutOfTime):
-        search._check_time(_ctx(now + 10, now - 1), empty)
+    study._check_time(_ctx(now - 1, now + 10), empty)
+    with pytest.raises(study.OutOfTime):
+        study._check_time(_ctx(now - 1, now + 10), done)
+    with pytest.raises(study.OutOfTime):
+        study._check_time(_ctx(now + 10, now - 1), empty)
 
 
 def test_default_model_types_under_a_cpu_budget() -> None:
@@ -138,7 +133,7 @@ def test_a_single_endless_fit_stops_inside_its_boosting_loop(
 
 
 def test_check_time_is_a_no_op_outside_a_budgeted_search() -> None:
-    from tabstream.pipeline.budget import OutOfTime, check_time, time_check
+    from tabstream.pipeline.search.budget import OutOfTime, check_time, time_check
 
     check_time()
 

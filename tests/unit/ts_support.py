@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tabstream.adapters.artifacts.local import LocalArtifactStore
-from tabstream.pipeline.run import DatasetRef
+from tabstream.pipeline.train import DatasetRef
 from tabstream.schemas.run import TrainerRunRequest
 from tests.unit.pipeline_support import DATA
 

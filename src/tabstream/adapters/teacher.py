@@ -34,8 +34,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tabstream.settings import TeacherSettings
 
 IP = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], list[str]]
@@ -54,33 +54,6 @@ class TeacherRefused(ValueError):
 
 class TeacherError(RuntimeError):
     """The teacher did not answer usefully (status, timeout, size, shape); no body quoted."""
-
-
-class TeacherSettings(BaseSettings):
-    """``TABSTREAM_TEACHER_*``: allowed hosts and request limits."""
-
-    model_config = SettingsConfigDict(env_prefix="TABSTREAM_TEACHER_", extra="ignore")
-    allowed_hosts: str = ""
-    batch_size: int = Field(default=1000, ge=1, le=100_000)
-    timeout_s: float = Field(default=30.0, gt=0)
-    retries: int = Field(default=3, ge=0, le=10)
-    backoff_s: float = Field(default=0.5, ge=0)
-    max_response_mb: float = Field(default=64.0, gt=0)
-
-    @property
-    def allowed(self) -> frozenset[str]:
-        """Lower-cased allow-listed host names."""
-        return frozenset(h.strip().lower() for h in self.allowed_hosts.split(",") if h.strip())
-
-    @property
-    def limits(self) -> TeacherLimits:
-        return TeacherLimits(
-            self.batch_size,
-            self.timeout_s,
-            self.retries,
-            self.backoff_s,
-            int(self.max_response_mb * 1024 * 1024),
-        )
 
 
 @dataclass(frozen=True)
@@ -316,8 +289,14 @@ def _merge(merged: dict[str, Any], out: dict[str, Any], first: bool) -> None:
 
 
 def teacher_from_settings(
-    url: str, headers: Mapping[str, str] | None, settings: TeacherSettings | None = None
+    url: str, headers: Mapping[str, str] | None, settings: TeacherSettings
 ) -> HttpTeacher:
-    """An ``HttpTeacher`` configured from ``TABSTREAM_TEACHER_*``."""
-    settings = settings or TeacherSettings()
-    return HttpTeacher(url, headers, settings.limits, settings.allowed)
+    """An ``HttpTeacher`` configured from ``TABSTREAM_TEACHER_*`` (``settings``)."""
+    limits = TeacherLimits(
+        settings.batch_size,
+        settings.timeout_s,
+        settings.retries,
+        settings.backoff_s,
+        int(settings.max_response_mb * 1024 * 1024),
+    )
+    return HttpTeacher(url, headers, limits, settings.allowed)

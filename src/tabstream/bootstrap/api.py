@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import gc
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -15,29 +15,30 @@ from aiokafka.errors import KafkaError
 from fastapi import FastAPI
 
 from tabstream.adapters.bus.port import BusUnavailable, EventLog
+from tabstream.adapters.models.pipeline_server import PipelineModelServer
 from tabstream.adapters.secrets import HeaderCipher, derive_key
 from tabstream.bootstrap.common import (
     CONNECT_RETRY_S,
     build_artifacts,
     build_event_log,
     parse_pools,
+    pipeline_options,
     server_secret,
 )
 from tabstream.common.logs import get_logger
 from tabstream.common.prometheus import ApiMetrics, serve_metrics
-from tabstream.producer_api import ApiContext, ApiLimits, ApiTopics, Page, create_app
+from tabstream.producer_api import ApiContext, ApiLimits, ApiTopics, create_app
 from tabstream.producer_api.auth import Authenticator, parse_static_tokens
 from tabstream.producer_api.ingest import S3ImportConfig
 from tabstream.producer_api.observability import install_metrics
-from tabstream.producer_api.readmodel import Row
 from tabstream.producer_api.tokens import RefreshTokenStore
-from tabstream.projection.service import ProjectionService
-from tabstream.projection.store import ProjectionStore
-from tabstream.schemas import Envelope, Producer
+from tabstream.projection import ProjectionReadModel, ProjectionService, ProjectionStore
+from tabstream.schemas import Producer
 from tabstream.schemas.topics import Topics
 from tabstream.settings import (
     ApiSettings,
     ConfigError,
+    PipelineSettings,
     load_or_create_secret,
 )
 
@@ -47,74 +48,6 @@ SHUTDOWN_S = 10.0
 API_LINGER_MS = 1
 """Kafka producer linger of the API: each submission waits for its own acknowledgement."""
 GC_YOUNG = 10_000
-
-
-class ProjectionReadModel:
-    """``JobReadModel`` over the projection's store (queries) and service (wait, lag)."""
-
-    def __init__(self, store: ProjectionStore, service: ProjectionService) -> None:
-        self.store, self.service = store, service
-
-    def get_job(self, tenant: str, job_id: str) -> Row | None:
-        return self.store.get_job(tenant, job_id)
-
-    def list_jobs(
-        self,
-        tenant: str,
-        *,
-        status: str | None = None,
-        dataset_id: str | None = None,
-        cursor: str | None = None,
-        limit: int = 50,
-    ) -> Page:
-        items, nxt = _paged(
-            lambda c: self.store.list_jobs(tenant, status, dataset_id, c, limit), cursor
-        )
-        return Page(items, nxt)
-
-    def job_trials(self, tenant: str, job_id: str) -> Sequence[Row]:
-        return self.store.job_trials(tenant, job_id) or []
-
-    def find_idempotent(self, tenant: str, key: str) -> tuple[str, str] | None:
-        return self.store.find_idempotent(tenant, key)
-
-    def get_dataset(self, tenant: str, dataset_id: str) -> Row | None:
-        return self.store.get_dataset(tenant, dataset_id)
-
-    def list_datasets(self, tenant: str, *, cursor: str | None = None, limit: int = 50) -> Page:
-        return Page(*_paged(lambda c: self.store.list_datasets(tenant, c, limit), cursor))
-
-    def get_model(self, tenant: str, model_id: str) -> Row | None:
-        return self.store.get_model(tenant, model_id)
-
-    def list_models(self, tenant: str, *, cursor: str | None = None, limit: int = 50) -> Page:
-        return Page(*_paged(lambda c: self.store.list_models(tenant, None, c, limit), cursor))
-
-    async def wait_applied(
-        self,
-        topic: str,
-        partition: int,
-        offset: int,
-        timeout_s: float,
-        envelope: Envelope | None = None,
-    ) -> bool:
-        return await self.service.wait_applied(topic, partition, offset, timeout_s, envelope)
-
-    async def lag(self) -> int | None:
-        return sum((await self.service.lag()).values())
-
-
-def _paged(query: object, cursor: str | None) -> tuple[list[Row], str | None]:
-    """Run a paged store query; a malformed cursor is a 422, not a 500."""
-    from fastapi import HTTPException
-
-    try:
-        items, nxt = query(cursor)  # type: ignore[operator]
-    except ValueError:
-        raise HTTPException(
-            422, [{"loc": ["query", "cursor"], "msg": "invalid cursor", "type": "value_error"}]
-        ) from None
-    return list(items), nxt
 
 
 def _static_tokens(settings: ApiSettings) -> dict[str, str]:
@@ -143,19 +76,26 @@ def build_api(
     log = log or build_event_log(settings, client_id="tabstream-api", linger_ms=API_LINGER_MS)
     prefix = topic_prefix or settings.topic_prefix
     pools = parse_pools(settings.pools)
+    artifacts = build_artifacts(settings)
     secret = server_secret(settings)
     store = ProjectionStore(settings.data_dir / f"projection-{prefix}.sqlite")
     metrics = ApiMetrics()
     service = ProjectionService(
         log, store, Topics(prefix), pools, create_topics=False, observers=[metrics.observe_event]
     )
-    metrics.sources(store.status_counts, service.lag)
+    metrics.sources(store.queries.status_counts, service.lag)
     refresh = RefreshTokenStore(settings.data_dir / "auth.sqlite")
     topics = ApiTopics(prefix, pools)
     ctx = ApiContext(
         log=log,
-        artifacts=build_artifacts(settings),
+        artifacts=artifacts,
         read_model=ProjectionReadModel(store, service),
+        models=PipelineModelServer(
+            artifacts,
+            limits.model_cache_mb * 1024 * 1024,
+            limits.max_predict_rows,
+            pipeline_options(PipelineSettings()).families,
+        ),
         auth=Authenticator(
             _static_tokens(settings),
             derive_key(secret, "tabstream/jwt/v1"),
@@ -267,6 +207,8 @@ def _limits(settings: ApiSettings) -> ApiLimits:
         max_json_body_bytes=settings.max_json_body_bytes,
         max_predict_body_bytes=settings.max_predict_body_bytes,
         public_docs=settings.public_docs,
+        max_predict_rows=settings.max_predict_rows,
+        model_cache_mb=settings.model_cache_mb,
     )
 
 

@@ -1,7 +1,8 @@
 """Composition root of a job's child process (``python -m tabstream.bootstrap.child``).
 
-The worker starts it with the job spec on stdin; this builds the artifact store and the run's
-teacher, then runs one attempt (``consumer.child.run_spec``)."""
+The worker starts it with the job spec on stdin; this builds the artifact store, the pipeline's
+options (``TABSTREAM_FAMILY_THREADS``, TabICL checkpoints, ``TABSTREAM_DISTILL_*``) and the run's
+teacher, then runs one attempt (``consumer.attempt.run_spec``)."""
 
 from __future__ import annotations
 
@@ -9,35 +10,42 @@ import sys
 
 from tabstream.adapters.artifacts.port import ArtifactNotFound, ArtifactStore
 from tabstream.adapters.teacher import teacher_from_settings
-from tabstream.bootstrap.common import build_artifacts
+from tabstream.bootstrap.common import build_artifacts, pipeline_options
 from tabstream.common.logs import get_logger
-from tabstream.consumer.child import StopFlag, exit_with_parent, protocol_stream, run_spec
+from tabstream.consumer.attempt import StopFlag, exit_with_parent, protocol_stream, run_spec
 from tabstream.consumer.protocol import JobSpec
-from tabstream.pipeline.bundle import load_bundle
-from tabstream.pipeline.predict import InProcessTeacher, Teacher, registered_sha256
+from tabstream.pipeline.finish.bundle import load_bundle
+from tabstream.pipeline.options import FamilyOptions
+from tabstream.pipeline.predict import InProcessTeacher, registered_sha256
+from tabstream.pipeline.types import Teacher
 from tabstream.schemas.run import TrainerRunRequest
-from tabstream.settings import CommonSettings
+from tabstream.settings import CommonSettings, PipelineSettings, TeacherSettings
 
 _log = get_logger(__name__)
 
 
 def build_teacher(
-    request: TrainerRunRequest, artifacts: ArtifactStore, expected_sha256: str | None = None
+    request: TrainerRunRequest,
+    artifacts: ArtifactStore,
+    expected_sha256: str | None = None,
+    options: FamilyOptions | None = None,
 ) -> Teacher | None:
     """The run's teacher, in the worker's child: ``teacher_model_id`` -> the registered model
     in-process (no HTTP self-loop); ``teacher_predict_url`` -> the SSRF-guarded HTTP client
     (``TABSTREAM_TEACHER_*``) with the decrypted headers; None without one. The model bundle is
-    verified against ``expected_sha256`` (what its ModelRegistered event recorded) when given.
-    Raises ValueError (``TeacherRefused``, missing or corrupt model) with a clear message."""
+    verified against ``expected_sha256`` (what its ModelRegistered event recorded) when given,
+    and loads with the family ``options``. Raises ValueError (``TeacherRefused``, missing or
+    corrupt model) with a clear message."""
     if request.teacher_model_id is not None:
         model_id = str(request.teacher_model_id)
         try:
             digest = expected_sha256 or registered_sha256(artifacts, model_id)
-            return InProcessTeacher(load_bundle(artifacts, model_id, digest))
+            return InProcessTeacher(load_bundle(artifacts, model_id, digest, options))
         except (FileNotFoundError, ArtifactNotFound):
             raise ValueError(f"teacher model {model_id} is not in the artifact store") from None
     if request.teacher_predict_url is not None:
-        return teacher_from_settings(request.teacher_predict_url, request.teacher_predict_headers)
+        url, headers = request.teacher_predict_url, request.teacher_predict_headers
+        return teacher_from_settings(url, headers, TeacherSettings())
     return None
 
 
@@ -49,11 +57,12 @@ def main() -> None:
     spec = JobSpec.from_bytes(sys.stdin.buffer.readline())
     exit_with_parent()
     artifacts = build_artifacts(CommonSettings(artifacts_uri=spec.artifacts_uri))
+    options = pipeline_options(PipelineSettings())
 
     def teacher_for(request: TrainerRunRequest) -> Teacher | None:
-        return build_teacher(request, artifacts, spec.teacher_sha256)
+        return build_teacher(request, artifacts, spec.teacher_sha256, options.families)
 
-    run_spec(spec, out, should_stop, artifacts, teacher_for)
+    run_spec(spec, out, should_stop, artifacts, teacher_for, options)
     out.flush()
 
 

@@ -1,5 +1,5 @@
 """What every entry point builds the same way: the event log, the artifact store, the server
-secret and the pool list (all from settings)."""
+secret, the pool list and the pipeline's options (all from settings)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ from tabstream.adapters.bus.embedded import EmbeddedEventLog
 from tabstream.adapters.bus.kafka import KafkaEventLog
 from tabstream.adapters.bus.port import EventLog
 from tabstream.common.logs import get_logger
+from tabstream.pipeline.options import DistillOptions, FamilyOptions, PipelineOptions
 from tabstream.settings import (
     ApiSettings,
     CommonSettings,
     ConfigError,
+    PipelineSettings,
     load_or_create_secret,
 )
 
@@ -57,3 +59,19 @@ def parse_pools(text: str) -> tuple[str, ...]:
     if not pools:
         raise ConfigError("TABSTREAM_POOLS must name at least one pool")
     return pools
+
+
+def pipeline_options(settings: PipelineSettings) -> PipelineOptions:
+    """The pipeline's options from its settings (``TABSTREAM_FAMILY_THREADS``,
+    ``TABSTREAM_TABICL_*CHECKPOINT``, ``TABSTREAM_DISTILL_*``)."""
+    families = FamilyOptions(
+        threads=settings.family_threads,
+        tabicl_checkpoint=settings.tabicl_checkpoint,
+        tabicl_regressor_checkpoint=settings.tabicl_regressor_checkpoint,
+    )
+    distill = DistillOptions(
+        synthetic_rows=settings.distill_synthetic_rows,
+        ratio=settings.distill_ratio,
+        labels=settings.distill_labels,
+    )
+    return PipelineOptions(families, distill)

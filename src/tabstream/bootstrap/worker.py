@@ -12,6 +12,7 @@ from tabstream.adapters.bus.port import EventLog
 from tabstream.adapters.secrets import HeaderCipher
 from tabstream.bootstrap.common import build_event_log
 from tabstream.common.logs import get_logger
+from tabstream.common.prometheus import worker_registry
 from tabstream.consumer import Worker, WorkerConfig
 from tabstream.settings import (
     CommonSettings,
@@ -58,6 +59,20 @@ def build_worker(
         "max_attempts": settings.max_attempts,
         "job_timeout_s": settings.job_timeout_s,
         "shutdown_s": settings.shutdown_s,
+        "session_timeout_ms": settings.session_timeout_ms,
+        "max_poll_interval_ms": settings.max_poll_interval_ms,
     }
     values.update(overrides)
     return Worker(log, WorkerConfig(**values), decrypt=worker_decrypt(settings))
+
+
+def serve_worker_metrics(settings: WorkerSettings) -> None:
+    """Serve the worker's Prometheus /metrics (GPU memory) on ``TABSTREAM_METRICS_PORT``, in a
+    background thread, when it is set."""
+    if settings.metrics_port is None:
+        return
+    from prometheus_client import start_http_server
+
+    name = settings.instance_id or f"{settings.pool}-{os.getpid()}"
+    registry = worker_registry(name, settings.gpu)
+    start_http_server(settings.metrics_port, addr=settings.metrics_host, registry=registry)

@@ -97,8 +97,10 @@ def datasets_add(
         if as_json:
             emit_json(info)
             return
-        out.print(f"dataset [cyan]{info['dataset_id']}[/] {info['name']}: {info['rows']} rows, "
-                  f"{len(info['columns'])} columns")  # fmt: skip
+        out.print(
+            f"dataset [cyan]{info['dataset_id']}[/] {info['name']}: {info['rows']} rows, "
+            f"{len(info['columns'])} columns"
+        )
 
 
 @datasets_app.command("list")
@@ -116,8 +118,13 @@ def datasets_list(
         return
     table = Table("dataset_id", "name", "rows", "columns", "created_at")
     for d in items:
-        table.add_row(d["dataset_id"], d["name"], str(d["rows"]), str(len(d["columns"])),
-                      str(d.get("created_at") or ""))  # fmt: skip
+        table.add_row(
+            d["dataset_id"],
+            d["name"],
+            str(d["rows"]),
+            str(len(d["columns"])),
+            str(d.get("created_at") or ""),
+        )
     out.print(table)
 
 
@@ -219,8 +226,13 @@ def jobs_list(
     for j in items:
         p = j.get("progress") or {}
         done = f"{p.get('trials_done', 0)}/{p.get('trials_total') or '?'}"
-        table.add_row(j["job_id"], j["status"], done, ",".join(j.get("model_types") or []),
-                      str(j.get("created_at") or ""))  # fmt: skip
+        table.add_row(
+            j["job_id"],
+            j["status"],
+            done,
+            ",".join(j.get("model_types") or []),
+            str(j.get("created_at") or ""),
+        )
     out.print(table)
 
 
@@ -242,8 +254,10 @@ def jobs_show(
     p = info.get("progress") or {}
     trials = f"{p.get('trials_done', 0)}/{p.get('trials_total') or '?'}"
     attempts = len(info.get("attempts") or [])
-    out.print(f"job [cyan]{info['job_id']}[/]  status [bold]{info['status']}[/]  "
-              f"pool {info.get('pool')}  trials {trials}  attempts {attempts}")  # fmt: skip
+    out.print(
+        f"job [cyan]{info['job_id']}[/]  status [bold]{info['status']}[/]  "
+        f"pool {info.get('pool')}  trials {trials}  attempts {attempts}"
+    )
     if info["status"] in ("completed", "failed", "cancelled"):
         print_outcome(out, info)
 

@@ -8,31 +8,31 @@ from typing import Any
 
 import typer
 
-# -- projection and replay -------------------------------------------------------------------
-
 projection_app = typer.Typer(
     help="Run the projection alone (default), or rebuild it from offset 0 (`rebuild`).",
     invoke_without_command=True,
 )
 _BUS = typer.Option(None, help="embedded or kafka://host:port (TABSTREAM_BUS)")
 _DATA_DIR = typer.Option(None, help="data directory (TABSTREAM_DATA_DIR)")
-_POOLS = typer.Option("cpu", envvar="TABSTREAM_POOLS", help="pools whose commands to fold")
-_PREFIX = typer.Option("tabstream", envvar="TABSTREAM_TOPIC_PREFIX", help="topic name prefix")
+_POOLS = typer.Option(None, help="pools whose commands to fold (TABSTREAM_POOLS, default cpu)")
+_PREFIX = typer.Option(None, help="topic name prefix (TABSTREAM_TOPIC_PREFIX)")
 
 
-def _projection_parts(bus: str | None, data_dir: str | None, pools: str, prefix: str) -> Any:
-    """(settings, event log, Topics, pools, live store path) for the projection commands."""
-    from tabstream.bootstrap.common import build_event_log, parse_pools
+def _parts(bus: str | None, data_dir: str | None, pools: str | None, prefix: str | None) -> Any:
+    """The projection's parts from the settings, the options given overriding them."""
+    from tabstream.bootstrap.projection import build_projection_parts
     from tabstream.common.logs import configure_logging
-    from tabstream.schemas.topics import Topics
     from tabstream.settings import ProjectionSettings
 
-    overrides: dict[str, Any] = {"bus": bus, "data_dir": data_dir}
-    settings = ProjectionSettings(**{k: v for k, v in overrides.items() if v is not None})
+    given: dict[str, Any] = {
+        "bus": bus,
+        "data_dir": data_dir,
+        "pools": pools,
+        "topic_prefix": prefix,
+    }
+    settings = ProjectionSettings(**{k: v for k, v in given.items() if v is not None})
     configure_logging(settings.log_format, settings.log_level)
-    log = build_event_log(settings, client_id="tabstream-projection")
-    store_path = settings.data_dir / f"projection-{prefix}.sqlite"
-    return settings, log, Topics(prefix), list(parse_pools(pools)), store_path
+    return build_projection_parts(settings)
 
 
 @projection_app.callback()
@@ -40,29 +40,19 @@ def projection(
     ctx: typer.Context,
     bus: str | None = _BUS,
     data_dir: str | None = _DATA_DIR,
-    pools: str = _POOLS,
-    prefix: str = _PREFIX,
+    pools: str | None = _POOLS,
+    prefix: str | None = _PREFIX,
 ) -> None:
     """Fold the log into <data_dir>/projection-<prefix>.sqlite until interrupted."""
     if ctx.invoked_subcommand is not None:
         return
     import asyncio
 
-    from tabstream.projection import ProjectionService, ProjectionStore
+    from tabstream.bootstrap.projection import serve_projection
 
-    _, log, topics, pool_list, path = _projection_parts(bus, data_dir, pools, prefix)
-
-    async def serve() -> None:
-        store = ProjectionStore(path)
-        await log.start()
-        try:
-            await ProjectionService(log, store, topics, pool_list).run()
-        finally:
-            await log.close()
-            store.close()
-
+    parts = _parts(bus, data_dir, pools, prefix)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve())
+        asyncio.run(serve_projection(parts))
 
 
 @projection_app.command("rebuild")
@@ -70,33 +60,16 @@ def projection_rebuild(
     verify: bool = typer.Option(False, help="compare with the live store (exit 1 if different)"),
     bus: str | None = _BUS,
     data_dir: str | None = _DATA_DIR,
-    pools: str = _POOLS,
-    prefix: str = _PREFIX,
+    pools: str | None = _POOLS,
+    prefix: str | None = _PREFIX,
 ) -> None:
     """Rebuild the projection from offset 0 into a fresh temporary store and print its digest."""
     import asyncio
-    import tempfile
-    from pathlib import Path
 
-    from tabstream.projection import ProjectionStore, rebuild
+    from tabstream.bootstrap.projection import rebuild_digest
 
-    _, log, topics, pool_list, path = _projection_parts(bus, data_dir, pools, prefix)
-    live_offsets, live_digest = None, None
-    if verify:
-        live = ProjectionStore(path)
-        live_offsets, live_digest = live.snapshot()
-        live.close()
-
-    async def run(fresh: Path) -> str:
-        await log.start()
-        try:
-            names = topics.projection_topics(pool_list)
-            return await rebuild(log, fresh, names, until=live_offsets)
-        finally:
-            await log.close()
-
-    with tempfile.TemporaryDirectory() as tmp:
-        digest = asyncio.run(run(Path(tmp) / "rebuild.sqlite"))
+    parts = _parts(bus, data_dir, pools, prefix)
+    digest, live_digest = asyncio.run(rebuild_digest(parts, verify=verify))
     typer.echo(f"rebuilt digest: {digest}")
     if verify:
         typer.echo(f"live digest:    {live_digest}")
@@ -112,26 +85,16 @@ def replay(
     as_json: bool = typer.Option(False, "--json", help="JSON lines instead of a table"),
     bus: str | None = _BUS,
     data_dir: str | None = _DATA_DIR,
-    pools: str = _POOLS,
-    prefix: str = _PREFIX,
+    pools: str | None = _POOLS,
+    prefix: str | None = _PREFIX,
 ) -> None:
     """Print the history in the log (decoded, upcast, verified); undecodable records are
     reported, never fatal (exit 1 when there are any)."""
     import asyncio
 
-    from tabstream.projection import replay as replay_log
+    from tabstream.bootstrap.projection import replay_items
 
-    _, log, topics, pool_list, _ = _projection_parts(bus, data_dir, pools, prefix)
-
-    async def collect() -> list[Any]:
-        await log.start()
-        try:
-            names = topics.projection_topics(pool_list)
-            return [i async for i in replay_log(log, names, job=job, from_offset=from_offset)]
-        finally:
-            await log.close()
-
-    items = asyncio.run(collect())
+    items = asyncio.run(replay_items(_parts(bus, data_dir, pools, prefix), job, from_offset))
     if job is not None:
         items.sort(key=lambda i: i.envelope.occurred_at.isoformat() if i.envelope else "")
     for item in items:

@@ -58,8 +58,11 @@ def up(
     configure_logging(settings.log_format, settings.log_level)
     token, created = ensure_api_token(settings)
     if token and created:
-        print(f"API token (shown once; kept in {settings.data_dir / 'api.token'}, mode 0600):",
-              token, file=sys.stderr)  # fmt: skip
+        print(
+            f"API token (shown once; kept in {settings.data_dir / 'api.token'}, mode 0600):",
+            token,
+            file=sys.stderr,
+        )
     elif token:
         print(f"API token: see {settings.data_dir / 'api.token'}", file=sys.stderr)
     app = build_stack(settings, workers=workers)
@@ -92,19 +95,19 @@ def api(
 
 
 def worker(
-    pool: str = typer.Option("cpu", envvar="TABSTREAM_POOL", help="worker pool (cpu, gpu, ...)"),
-    slots: int = typer.Option(1, min=1, max=64, envvar="TABSTREAM_SLOTS", help="jobs at once"),
+    pool: str | None = typer.Option(None, help="worker pool: cpu, gpu, ... (TABSTREAM_POOL)"),
+    slots: int | None = typer.Option(None, min=1, max=64, help="jobs at once (TABSTREAM_SLOTS)"),
     gpu: int | None = typer.Option(None, help="pin to this GPU (CUDA_VISIBLE_DEVICES)"),
     instance_id: str | None = typer.Option(
-        None, envvar="TABSTREAM_INSTANCE_ID", help="static group membership (slot ids derive)"
+        None, help="static group membership, slot ids derive (TABSTREAM_INSTANCE_ID)"
     ),
     bus: str | None = typer.Option(None, help="embedded or kafka://host:port (TABSTREAM_BUS)"),
     data_dir: str | None = typer.Option(None, help="data directory (TABSTREAM_DATA_DIR)"),
-    prefix: str = typer.Option("tabstream", envvar="TABSTREAM_TOPIC_PREFIX", help="topics"),
-    session_timeout_ms: int = typer.Option(10_000, envvar="TABSTREAM_SESSION_TIMEOUT_MS"),
-    max_poll_interval_ms: int = typer.Option(300_000, envvar="TABSTREAM_MAX_POLL_INTERVAL_MS"),
+    prefix: str | None = typer.Option(None, help="topic name prefix (TABSTREAM_TOPIC_PREFIX)"),
+    session_timeout_ms: int | None = typer.Option(None, help="TABSTREAM_SESSION_TIMEOUT_MS"),
+    max_poll_interval_ms: int | None = typer.Option(None, help="TABSTREAM_MAX_POLL_INTERVAL_MS"),
     metrics_port: int | None = typer.Option(
-        None, envvar="TABSTREAM_METRICS_PORT", help="serve Prometheus /metrics on this port"
+        None, help="serve Prometheus /metrics on this port (TABSTREAM_METRICS_PORT)"
     ),
 ) -> None:
     """Join the pool's consumer group and run jobs (one per slot) in child processes.
@@ -113,32 +116,28 @@ def worker(
     finish in that time (a dead broker), or on a second signal, it gives up and exits 1."""
     import asyncio
 
-    from tabstream.bootstrap.worker import build_worker
+    from tabstream.bootstrap.worker import build_worker, serve_worker_metrics
     from tabstream.common.logs import configure_logging
     from tabstream.settings import WorkerSettings
 
-    overrides: dict[str, Any] = {"pool": pool, "slots": slots, "gpu": gpu}
-    overrides.update({k: v for k, v in {"bus": bus, "data_dir": data_dir}.items() if v})
-    settings = WorkerSettings(**overrides)
+    given: dict[str, Any] = {
+        "pool": pool,
+        "slots": slots,
+        "gpu": gpu,
+        "instance_id": instance_id,
+        "bus": bus,
+        "data_dir": data_dir,
+        "topic_prefix": prefix,
+        "session_timeout_ms": session_timeout_ms,
+        "max_poll_interval_ms": max_poll_interval_ms,
+        "metrics_port": metrics_port,
+    }
+    settings = WorkerSettings(**{k: v for k, v in given.items() if v is not None})
     configure_logging(settings.log_format, settings.log_level)
-    if metrics_port is not None:
-        from prometheus_client import start_http_server
-
-        from tabstream.common.prometheus import worker_registry
-
-        name = instance_id or settings.instance_id or f"{pool}-{os.getpid()}"
-        registry = worker_registry(name, settings.gpu)
-        start_http_server(metrics_port, addr=settings.metrics_host, registry=registry)
+    serve_worker_metrics(settings)
 
     async def serve() -> None:
-        built = build_worker(
-            settings,
-            instance_id=instance_id,
-            topic_prefix=prefix,
-            session_timeout_ms=session_timeout_ms,
-            max_poll_interval_ms=max_poll_interval_ms,
-        )
-        if not await built.run_forever(close_log=True):
+        if not await build_worker(settings).run_forever(close_log=True):
             _exit_now(1)
 
     asyncio.run(serve())

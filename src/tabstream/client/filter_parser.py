@@ -215,8 +215,9 @@ class _Parser:
             return token.value == "true"
         if token.kind == "kw" and token.value in ("null", "none"):
             return None
-        raise self.fail(f"expected a value (string, number, true, false), found "
-                        f"{self._show(token)}", token)  # fmt: skip
+        raise self.fail(
+            f"expected a value (string, number, true, false), found {self._show(token)}", token
+        )
 
     def list_value(self) -> list[Any]:
         self.expect("punct", "[", "'[' to start a list")

@@ -17,7 +17,6 @@ carry an ``Idempotency-Key`` so a retried submission never creates a second job.
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -37,6 +36,7 @@ from tabstream.client.io_helpers import (
     to_samples,
 )
 from tabstream.schemas import DatasetInfo, JobResultResponse, TrainerRunRequest
+from tabstream.settings import ClientSettings
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 RETRY_STATUSES = frozenset({502, 503, 504})
@@ -74,8 +74,9 @@ class Client:
         backoff_s: float = 0.5,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.url = (url or os.environ.get("TABSTREAM_URL") or DEFAULT_URL).rstrip("/")
-        token = token or os.environ.get("TABSTREAM_TOKEN")
+        env = ClientSettings()
+        self.url = (url or env.url or DEFAULT_URL).rstrip("/")
+        token = token or (env.token.get_secret_value() if env.token else None)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.retries, self.backoff_s = retries, backoff_s
         self.http = httpx.Client(

@@ -62,25 +62,36 @@ class ApiMetrics:
         )
         self.jobs = Gauge("tabstream_jobs", "jobs by status (projection)", ["status"], registry=reg)
         self.trial_seconds = Histogram(
-            "tabstream_trial_duration_seconds", "trial fit+predict time, by family and device",
-            ["family", "device"], buckets=DURATION_BUCKETS, registry=reg,
-        )  # fmt: skip
-        self.job_seconds = Histogram(
-            "tabstream_job_duration_seconds", "completed job duration, by families and device",
-            ["family", "device"], buckets=DURATION_BUCKETS, registry=reg,
-        )  # fmt: skip
-        self.consumer_lag = Gauge(
-            "tabstream_consumer_lag_records", "records not yet consumed, per partition",
-            ["consumer", "topic", "partition"], registry=reg,
-        )  # fmt: skip
-        self.projection_lag = Gauge(
-            "tabstream_projection_lag_records", "records not yet folded (all partitions)",
+            "tabstream_trial_duration_seconds",
+            "trial fit+predict time, by family and device",
+            ["family", "device"],
+            buckets=DURATION_BUCKETS,
             registry=reg,
-        )  # fmt: skip
+        )
+        self.job_seconds = Histogram(
+            "tabstream_job_duration_seconds",
+            "completed job duration, by families and device",
+            ["family", "device"],
+            buckets=DURATION_BUCKETS,
+            registry=reg,
+        )
+        self.consumer_lag = Gauge(
+            "tabstream_consumer_lag_records",
+            "records not yet consumed, per partition",
+            ["consumer", "topic", "partition"],
+            registry=reg,
+        )
+        self.projection_lag = Gauge(
+            "tabstream_projection_lag_records",
+            "records not yet folded (all partitions)",
+            registry=reg,
+        )
         self.events_applied = Counter(
-            "tabstream_projection_events", "events folded by the projection, by type",
-            ["type"], registry=reg,
-        )  # fmt: skip
+            "tabstream_projection_events",
+            "events folded by the projection, by type",
+            ["type"],
+            registry=reg,
+        )
         self.unshowable = Counter(
             "tabstream_read_model_unshowable",
             "read-model rows shown degraded or left out (events older than today's checks)",

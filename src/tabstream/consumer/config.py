@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from tabstream.schemas.checks import pareto_weight_count
 from tabstream.schemas.run import TrainerRunRequest
+from tabstream.settings import inherited_environment
 
 CHILD_ARGV = (sys.executable, "-m", "tabstream.bootstrap.child")
 THREAD_VARS = (
@@ -58,7 +59,7 @@ class WorkerConfig:
     def env_for_child(self) -> dict[str, str]:
         """The child's environment: GPU pinning and thread budget set before it imports
         anything, secrets removed (the child gets decrypted headers over stdin only)."""
-        env = {k: v for k, v in os.environ.items() if k not in SECRET_VARS}
+        env = inherited_environment(SECRET_VARS)
         env["CUDA_VISIBLE_DEVICES"] = "" if self.gpu is None else str(self.gpu)
         threads = str(max(1, self.cores // self.slots))
         env.update(dict.fromkeys(THREAD_VARS, threads))

@@ -13,7 +13,7 @@ from tabstream.consumer.emitter import JobEmitter
 from tabstream.consumer.ledger import CancelWatch, JobHistory, JobLedger
 from tabstream.consumer.protocol import JobSpec
 from tabstream.consumer.supervisor import ChildOutcome, run_child
-from tabstream.consumer.topics import WorkerTopics
+from tabstream.consumer.worker_topics import WorkerTopics
 from tabstream.schemas.events import (
     EventPayload,
     JobCancelled,

@@ -14,7 +14,7 @@ from tabstream.consumer.config import Decrypt, WorkerConfig
 from tabstream.consumer.ledger import worker_tail
 from tabstream.consumer.runner import JobContext
 from tabstream.consumer.slot import Slot
-from tabstream.consumer.topics import WorkerTopics
+from tabstream.consumer.worker_topics import WorkerTopics
 from tabstream.schemas.events import Producer
 
 _log = get_logger(__name__)
@@ -90,8 +90,13 @@ class Worker:
         self._tasks = [
             asyncio.create_task(slot.run(), name=f"slot{i}") for i, slot in enumerate(self.slots)
         ]
-        _log.info("worker started", pool=self.config.pool, slots=self.config.slots,
-                  device=self.config.device_label, group=self.topics.group)  # fmt: skip
+        _log.info(
+            "worker started",
+            pool=self.config.pool,
+            slots=self.config.slots,
+            device=self.config.device_label,
+            group=self.topics.group,
+        )
 
     async def stop(self, *, close_log: bool = False) -> bool:
         """Stop taking work, interrupt running children, leave the group, stop the tail (and
@@ -115,8 +120,12 @@ class Worker:
         ended = {*done, *(task.get_name() for task in self._tasks if task.done())}
         left = [name for name, _ in self._stop_plan(close_log) if name not in ended]
         self._abandon(steps)
-        _log.warning("shutdown given up; exiting without it", left=left,
-                     shutdown_s=self.config.shutdown_s, forced=self._forced.is_set())  # fmt: skip
+        _log.warning(
+            "shutdown given up; exiting without it",
+            left=left,
+            shutdown_s=self.config.shutdown_s,
+            forced=self._forced.is_set(),
+        )
         return False
 
     def _abandon(self, steps: asyncio.Task[None]) -> None:

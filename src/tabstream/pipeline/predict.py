@@ -18,41 +18,31 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from tabstream.pipeline.bundle import (
+from tabstream.pipeline.finish.bundle import (
     MANIFEST,
     BundleIntegrityError,
     LoadedModel,
     load_bundle,
     sha256,
 )
-from tabstream.pipeline.store import Artifacts
+from tabstream.pipeline.options import FamilyOptions
+from tabstream.pipeline.types import Artifacts, TeacherOutput
 
 __all__ = [
     "BundleIntegrityError",
     "InProcessTeacher",
     "ModelCache",
     "SampleError",
-    "Teacher",
-    "TeacherOutput",
     "predict_samples",
     "samples_table",
 ]
 
-TeacherOutput = dict[str, Any]
 MEMORY_FACTOR = 3  # in-memory size of a loaded bundle relative to its stored bytes (estimate)
-
-
-class Teacher(Protocol):
-    """Labels samples: the teacher protocol as a call (in-process model or HTTP client)."""
-
-    def predict(self, samples: list[list[Any]], feature_names: list[str]) -> TeacherOutput:
-        """``{"predictions", "probabilities", "classes"}`` for ``samples``."""
-        ...
 
 
 class SampleError(ValueError):
@@ -180,11 +170,17 @@ class ModelCache:
 
     ``get`` loads through the artifact store and checks the recorded sha256
     (``BundleIntegrityError`` on mismatch; failures are never cached). A model larger than the
-    whole budget is served but not kept. Thread-safe; one load per key at a time.
+    whole budget is served but not kept. Thread-safe; one load per key at a time. Models load
+    with the operator's family ``options`` (threads, TabICL checkpoints).
     """
 
-    def __init__(self, artifacts: Artifacts, max_bytes: int = 512 * 1024 * 1024) -> None:
-        self.artifacts, self.max_bytes = artifacts, max_bytes
+    def __init__(
+        self,
+        artifacts: Artifacts,
+        max_bytes: int = 512 * 1024 * 1024,
+        options: FamilyOptions | None = None,
+    ) -> None:
+        self.artifacts, self.max_bytes, self.options = artifacts, max_bytes, options
         self._entries: OrderedDict[tuple[str, str], _Entry] = OrderedDict()
         self._lock = threading.Lock()
         self._loading: dict[tuple[str, str], threading.Lock] = {}
@@ -203,7 +199,7 @@ class ModelCache:
             if hit is not None:
                 return hit
             counting = _Counting(self.artifacts)
-            model = load_bundle(counting, model_id, sha256)
+            model = load_bundle(counting, model_id, sha256, self.options)
             self._put(key, _Entry(model, counting.n_bytes * MEMORY_FACTOR))
         with self._lock:
             self._loading.pop(key, None)
@@ -233,7 +229,7 @@ class ModelCache:
 
 
 class InProcessTeacher:
-    """A registered model as a ``Teacher`` (the worker's ``teacher_model_id``, no HTTP)."""
+    """A registered model as a ``types.Teacher`` (the worker's ``teacher_model_id``, no HTTP)."""
 
     def __init__(self, model: LoadedModel) -> None:
         self.model = model

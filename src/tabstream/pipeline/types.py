@@ -1,4 +1,5 @@
-"""Shared pipeline types: how data, predictions, families and fitted models meet.
+"""Shared pipeline types: how data, predictions, families and fitted models meet, and the ports
+the pipeline is handed (``Artifacts``, ``Teacher``, ``Emit``).
 
 Conventions
 - Labels are encoded: classification -> int64 codes 0..K-1 in the order of ``ProblemSpec.classes``;
@@ -14,14 +15,24 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import numpy as np
 import optuna
+import pyarrow as pa
 
 TaskKind = Literal["regression", "binclass", "multiclass"]
 PreprocessingKind = Literal["tree", "nn"]
 Device = str  # "cpu" or "cuda" (the child process sees only its pinned GPU as cuda:0)
+Split = tuple[np.ndarray, np.ndarray]
+"""(training row indices, validation row indices) of one fold."""
+Splitter = Callable[[int | None, int], list[Split]]
+"""A task's own splits: ``(n_splits, random_state) -> splits`` (forecasting, sequence tasks)."""
+
+
+class DataError(ValueError):
+    """The data cannot serve the task (missing label, too few classes, no rows...)."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +66,27 @@ class FeatureMatrix:
         return int(self.values.shape[0])
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """Filtered, validated data: features, encoded labels and the problem spec.
+
+    Forecasting and sequence tasks (``tasks.forecast``, ``tasks.sequence``) build ``features``
+    from the raw rows and add: ``recipe`` (JSON, stored in the bundle so predict can rebuild the
+    features), ``split`` (their own ``Splitter``), ``metric_kind`` (the kind metrics are
+    resolved for) and ``mase_scale``.
+    """
+
+    features: pa.Table
+    y: np.ndarray
+    spec: ProblemSpec
+    dropped_label_nulls: int
+    n_rows: int
+    recipe: dict[str, Any] | None = None
+    split: Splitter | None = None
+    metric_kind: str | None = None
+    mase_scale: float = 1.0
+
+
 class FittedModel(Protocol):
     """A trained model of one family on one preprocessed training set."""
 
@@ -70,7 +102,9 @@ class FittedModel(Protocol):
 
 
 class Family(Protocol):
-    """One model family: search space, defaults, device support, fit, and safe load."""
+    """One model family: search space, defaults, device support, fit, and safe load. Built with
+    the operator's ``options.FamilyOptions`` (threads, TabICL checkpoints) by
+    ``families.Families``."""
 
     name: str
     preprocessing: PreprocessingKind
@@ -126,3 +160,49 @@ class Family(Protocol):
 Emit = Callable[[Any], None]
 """Callback receiving event payload models from ``tabstream.schemas.events`` (the worker wraps
 them into envelopes)."""
+
+
+class Artifacts(Protocol):
+    """Blob storage as the pipeline sees it: the slice of the ``ArtifactStore`` port it uses
+    (structural typing; ``tabstream.adapters.artifacts`` stores fit)."""
+
+    def uri(self, key: str) -> str:
+        """The absolute URI of ``key``."""
+        ...
+
+    def put_bytes(self, key: str, data: bytes) -> str:
+        """Write ``data`` atomically under ``key``; returns its URI."""
+        ...
+
+    def get_bytes(self, key: str) -> bytes:
+        """Read a whole blob."""
+        ...
+
+    def append_bytes(self, key: str, data: bytes) -> None:
+        """Append to a blob (created when missing)."""
+        ...
+
+    def exists(self, key: str) -> bool:
+        """Whether a blob exists under ``key``."""
+        ...
+
+    def read_parquet(self, key: str, columns: list[str] | None = None) -> pa.Table:
+        """Read a Parquet blob."""
+        ...
+
+    def local_path(self, key: str) -> Path | None:
+        """A local filesystem path for ``key`` when the store is local, else None."""
+        ...
+
+
+TeacherOutput = dict[str, Any]
+"""A teacher-protocol response: ``{"predictions", "probabilities", "classes"}``."""
+
+
+class Teacher(Protocol):
+    """Labels samples: the teacher protocol as a call (an in-process model,
+    ``predict.InProcessTeacher``, or the HTTP client in ``tabstream.adapters.teacher``)."""
+
+    def predict(self, samples: list[list[Any]], feature_names: list[str]) -> TeacherOutput:
+        """``{"predictions", "probabilities", "classes"}`` for ``samples``."""
+        ...

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
@@ -12,14 +11,16 @@ from typing import NamedTuple
 
 from tabstream.adapters.artifacts.port import ArtifactStore
 from tabstream.adapters.bus.port import BusUnavailable, EventLog, OutgoingRecord, Position
+from tabstream.adapters.models.port import ModelServer
 from tabstream.adapters.secrets import HeaderCipher
 from tabstream.common.deadlines import TaskDeadlines
 from tabstream.common.logs import get_logger
+from tabstream.producer_api.api_topics import ApiTopics
 from tabstream.producer_api.auth import Authenticator
 from tabstream.producer_api.ingest import S3ImportConfig
 from tabstream.producer_api.job_ids import JobIdDraw, uuid7
+from tabstream.producer_api.keyed_locks import KeyedLocks
 from tabstream.producer_api.readmodel import JobReadModel, Row
-from tabstream.producer_api.topics import ApiTopics
 from tabstream.schemas import Envelope, EventPayload, Producer, encode, headers
 
 _log = get_logger(__name__)
@@ -50,6 +51,8 @@ class ApiLimits:
     max_json_body_bytes: int = 1024 * 1024
     max_predict_body_bytes: int = 32 * 1024 * 1024
     public_docs: bool = True
+    max_predict_rows: int = 10_000
+    model_cache_mb: int = 512
 
 
 @dataclass
@@ -60,6 +63,7 @@ class ApiContext:
     artifacts: ArtifactStore
     read_model: JobReadModel
     auth: Authenticator
+    models: ModelServer
     cipher: HeaderCipher
     digest_key: bytes
     topics: ApiTopics = field(default_factory=ApiTopics)
@@ -68,7 +72,7 @@ class ApiContext:
         default_factory=lambda: Producer(service="producer_api", instance="local")
     )
     bench_echo: bool = False
-    idempotency_locks: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
+    idempotency_locks: KeyedLocks = field(default_factory=KeyedLocks)
     recent_submissions: OrderedDict[tuple[str, str], tuple[str, str]] = field(
         default_factory=OrderedDict
     )

@@ -1,12 +1,15 @@
-"""422 responses: FastAPI's error list, with secrets never echoed back and inputs bounded."""
+"""422 responses: FastAPI's error list, with secrets never echoed back and inputs bounded;
+a listing's malformed cursor."""
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from fastapi import Request
+from fastapi import HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -15,6 +18,16 @@ from tabstream.schemas.checks import REDACTED
 
 SECRET_FIELDS = frozenset({"teacher_predict_headers"})
 MAX_ECHO_CHARS = 256
+
+
+@contextmanager
+def cursor_errors_as_422() -> Iterator[None]:
+    """Around a read-model listing: its ValueError (a malformed cursor) is a 422, not a 500."""
+    try:
+        yield
+    except ValueError:
+        detail = [{"loc": ["query", "cursor"], "msg": "invalid cursor", "type": "value_error"}]
+        raise HTTPException(422, detail) from None
 
 
 def redact_error(error: dict[str, Any]) -> dict[str, Any]:

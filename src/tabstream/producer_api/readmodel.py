@@ -1,14 +1,14 @@
 """What the API needs from the projection, as a Protocol (the API never imports the projection).
 
-The composition root (``tabstream.bootstrap``) adapts the projection's store and service to it.
-Every query is scoped by tenant: another tenant's record is simply absent (-> 404).
-Records are plain JSON-ready mappings.
+``tabstream.projection.ProjectionReadModel`` has its shape; the composition root
+(``tabstream.bootstrap.api``) hands one to the API. Every query is scoped by tenant: another
+tenant's record is simply absent (-> 404). Records are plain JSON-ready mappings. A listing
+given a malformed cursor raises ValueError (-> 422, ``errors.cursor_errors_as_422``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from tabstream.schemas import Envelope
@@ -16,12 +16,18 @@ from tabstream.schemas import Envelope
 Row = Mapping[str, Any]
 
 
-@dataclass(frozen=True)
-class Page:
+class Page(Protocol):
     """One page of a listing and the opaque cursor of the next one (None at the end)."""
 
-    items: Sequence[Row]
-    next_cursor: str | None = None
+    @property
+    def items(self) -> Sequence[Row]:
+        """The page's records."""
+        ...
+
+    @property
+    def next_cursor(self) -> str | None:
+        """The cursor of the next page (None on the last)."""
+        ...
 
 
 @runtime_checkable

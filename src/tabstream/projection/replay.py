@@ -1,17 +1,22 @@
-"""Audit replay (decode and verify every envelope of a topic) and rebuild into a fresh store."""
+"""Replaying the log: audit replay (decode and verify every envelope of a topic), and rebuild
+(fold it from offset 0 into a fresh store)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import AsyncIterator, Mapping, Sequence
+import sys
+import threading
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tabstream.adapters.bus.port import EventLog, Record, TopicPartition
+from tabstream.projection.batch import Item, Run, items_of
 from tabstream.projection.fold import job_of
-from tabstream.projection.folder import Folder, open_folder, runs_of
-from tabstream.projection.store import Item, gc_paused
+from tabstream.projection.forked_fold import fold_in_child
+from tabstream.projection.sqlite_store import gc_paused, open_for_rebuild
 from tabstream.schemas.events import Envelope, decode
 
 
@@ -90,24 +95,23 @@ async def rebuild(
     from it are skipped), so the result is comparable with that store.
 
     Records are folded ``batch_size`` at a time, each batch one transaction of state and
-    offsets, by a forked child process while this one goes on reading (``folder``; ``fork``
-    forces or forbids the child, by default it is used where forking is safe). The store is
-    built in ``<path>.rebuild`` for speed rather than durability (no fsync per batch), then
-    synced and renamed over ``path``: a crash never leaves a half-built store at ``path``, and
-    a crashed rebuild is simply redone.
+    offsets, by a forked child process while this one goes on reading (``fold_in_child``;
+    ``fork`` forces or forbids it, by default it is used where forking is safe: on Linux,
+    from a process with one thread). The store is built in ``<path>.rebuild`` for speed
+    rather than durability (no fsync per batch), then synced and renamed over ``path``: a
+    crash never leaves a half-built store at ``path``, and a crashed rebuild is simply redone.
     """
+    if fork is None:
+        fork = sys.platform == "linux" and threading.active_count() == 1
+    fold = fold_in_child if fork else fold_here
     path = Path(path)
     fresh = path.with_name(path.name + ".rebuild")
     _remove_store(fresh)
     try:
         with gc_paused():
-            folder = open_folder(fresh, fork=fork)
-            try:
-                await _read_log(log, folder, topics, until, batch_size)
-                digest = await folder.finish()
-            except BaseException:
-                folder.abort()
-                raise
+            batches = _batches(log, topics, until, batch_size)
+            async with contextlib.aclosing(batches):
+                digest = await fold(batches, fresh)
     except BaseException:
         _remove_store(fresh)
         raise
@@ -118,15 +122,26 @@ async def rebuild(
     return digest
 
 
-async def _read_log(
+async def fold_here(batches: AsyncIterator[list[Run]], path: Path) -> str:
+    """Fold ``batches`` into a fresh store at ``path`` in this process; the store's digest."""
+    store = open_for_rebuild(path)
+    try:
+        async for runs in batches:
+            store.apply_batch(items_of(runs))
+        return store.digest()
+    finally:
+        store.close()
+
+
+async def _batches(
     log: EventLog,
-    folder: Folder,
     topics: Sequence[str],
     until: Mapping[TopicPartition, int] | None,
     batch_size: int,
-) -> None:
-    """Read until every partition reached its end, handing ``folder`` ``batch_size`` records
-    at a time (the envelopes are decoded where they are folded)."""
+) -> AsyncGenerator[list[Run], None]:
+    """The log read until every partition reached its end, ``batch_size`` records at a time
+    (still encoded: they are decoded where they are folded). The first and the last batch
+    are smaller, so that folding (in a child) starts sooner and has less left at the end."""
     follower = log.follower(topics)
     await follower.start()
     try:
@@ -136,7 +151,7 @@ async def _read_log(
         left = {tp: end for tp, end in ends.items() if end > 0}
         pending: list[Record] = []
         small = max(1, batch_size // 8)
-        size = small  # the first batch is small, so that folding starts sooner
+        size = small
         while left:
             pending += await follower.poll()
             for tp, end in list(left.items()):
@@ -145,12 +160,31 @@ async def _read_log(
             while len(pending) >= size or (pending and not left):
                 n = size
                 if not left and len(pending) <= size and len(pending) > 2 * small:
-                    n = len(pending) - small  # so is the last: less is left after folding
-                await folder.fold(runs_of(pending[:n], ends))
+                    n = len(pending) - small
+                yield runs_of(pending[:n], ends)
                 del pending[:n]
                 size = batch_size
     finally:
         await follower.stop()
+
+
+def runs_of(records: Sequence[Record], until: Mapping[TopicPartition, int]) -> list[Run]:
+    """``records`` as runs of one partition each, without those at or past ``until``'s offset
+    of their partition (all of a partition absent from it)."""
+    runs: list[Run] = []
+    topic, partition, end = "", -1, 0
+    offsets: list[int] = []
+    values: list[bytes] = []
+    for r in records:
+        if r.partition != partition or r.topic != topic:
+            topic, partition = r.topic, r.partition
+            end = until.get(TopicPartition(topic, partition), 0)
+            offsets, values = [], []
+            runs.append((topic, partition, offsets, values))
+        if r.offset < end:
+            offsets.append(r.offset)
+            values.append(r.value)
+    return runs
 
 
 def _remove_store(path: Path, *, main: bool = True) -> None:

@@ -16,8 +16,9 @@ from collections.abc import Callable, Sequence
 from tabstream.adapters.bus.port import EventLog, Record, TopicPartition
 from tabstream.common.deadlines import Deadlines
 from tabstream.common.logs import get_logger
+from tabstream.projection.batch import Item
 from tabstream.projection.replay import decode_record, to_item
-from tabstream.projection.store import Item, ProjectionStore
+from tabstream.projection.sqlite_store import ProjectionStore
 from tabstream.schemas.events import Envelope
 from tabstream.schemas.topics import Topics
 

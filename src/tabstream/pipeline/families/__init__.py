@@ -1,4 +1,7 @@
-"""Model families and the default model-type rule.
+"""Model families, built with the operator's ``FamilyOptions``, and the default model-type rule.
+
+``Families(options)`` maps a name to its family (``xgboost``, ``tabm``, ``xrfm``, ``tabicl``),
+each a module here with its search space, defaults, device support, fit and safe load.
 
 Default families by dataset shape (``default_model_types``):
 
@@ -19,6 +22,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterator, Mapping
 
+from tabstream.pipeline.options import FamilyOptions
 from tabstream.pipeline.types import Device, Family
 
 SMALL_ROWS = 10_000
@@ -35,35 +39,31 @@ _CLASSES = {
 }
 
 
-class _Registry(Mapping[str, Family]):
-    """name -> Family, importing a family's module on first use: an xgboost-only job never
-    imports torch, which keeps a worker's training process quick to start."""
+class Families(Mapping[str, Family]):
+    """name -> Family configured with ``options`` (threads, TabICL checkpoints), importing a
+    family's module on first use: an xgboost-only job never imports torch, which keeps a
+    worker's training process quick to start."""
 
-    def __init__(self) -> None:
+    def __init__(self, options: FamilyOptions | None = None) -> None:
+        self.options = options or FamilyOptions()
         self._loaded: dict[str, Family] = {}
 
     def __getitem__(self, name: str) -> Family:
+        if name not in _CLASSES:
+            raise KeyError(f"unknown model family {name!r}; known: {sorted(_CLASSES)}")
         if name not in self._loaded:
             module, cls = _CLASSES[name]
-            self._loaded[name] = getattr(importlib.import_module(module), cls)()
+            self._loaded[name] = getattr(importlib.import_module(module), cls)(self.options)
         return self._loaded[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in _CLASSES
 
     def __iter__(self) -> Iterator[str]:
         return iter(_CLASSES)
 
     def __len__(self) -> int:
         return len(_CLASSES)
-
-
-FAMILIES: Mapping[str, Family] = _Registry()
-
-
-def get_family(name: str) -> Family:
-    """The family registered under ``name``; KeyError naming the known ones otherwise."""
-    try:
-        return FAMILIES[name]
-    except KeyError:
-        raise KeyError(f"unknown model family {name!r}; known: {sorted(FAMILIES)}") from None
 
 
 def default_model_types(
@@ -95,4 +95,4 @@ def _by_shape(n_rows: int, n_cols: int, device: Device, tabicl_available: bool) 
     return ["xgboost", "tabm", "xrfm"]
 
 
-__all__ = ["FAMILIES", "default_model_types", "get_family"]
+__all__ = ["Families", "default_model_types"]

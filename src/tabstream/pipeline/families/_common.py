@@ -15,15 +15,13 @@ from tabstream.pipeline.types import ProblemSpec
 if TYPE_CHECKING:
     import torch
 
-THREADS_ENV = "TABSTREAM_FAMILY_THREADS"
 
-
-def n_threads(params: Mapping[str, Any] | None = None) -> int:
-    """CPU threads for a family: ``params["n_threads"]``, else the env var, else all cores."""
+def n_threads(params: Mapping[str, Any] | None, configured: int | None) -> int:
+    """CPU threads for a family: ``params["n_threads"]``, else the operator's
+    (``FamilyOptions.threads``), else all cores."""
     if params and params.get("n_threads"):
         return int(params["n_threads"])
-    env = os.environ.get(THREADS_ENV)
-    return int(env) if env else max(1, os.cpu_count() or 1)
+    return configured if configured is not None else max(1, os.cpu_count() or 1)
 
 
 def seed_everything(seed: int) -> None:

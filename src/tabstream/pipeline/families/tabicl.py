@@ -1,8 +1,9 @@
 """TabICL family: a pretrained in-context-learning transformer (package ``tabicl``).
 
-Weights come only from the operator's configuration: ``TABSTREAM_TABICL_CHECKPOINT``
-(classifier) and, optionally, ``TABSTREAM_TABICL_REGRESSOR_CHECKPOINT`` (regressor); nothing is
-ever downloaded (``allow_auto_download=False``). tabicl reads the checkpoint with
+Weights come only from the operator's configuration (``FamilyOptions``: the settings
+``TABSTREAM_TABICL_CHECKPOINT`` for the classifier and, optionally,
+``TABSTREAM_TABICL_REGRESSOR_CHECKPOINT`` for the regressor); nothing is ever downloaded
+(``allow_auto_download=False``). tabicl reads the checkpoint with
 ``torch.load(..., weights_only=True)``, so no arbitrary unpickling happens, and the file comes
 from the operator's configured path, never from a user.
 
@@ -13,7 +14,6 @@ with the estimator params and the checkpoint's sha256, which ``load`` checks.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +33,7 @@ from tabstream.pipeline.families._common import (
     pad_proba,
     spec_meta,
 )
+from tabstream.pipeline.options import FamilyOptions
 from tabstream.pipeline.types import (
     Device,
     FeatureMatrix,
@@ -41,32 +42,32 @@ from tabstream.pipeline.types import (
     ProblemSpec,
 )
 
-CLASSIFIER_ENV = "TABSTREAM_TABICL_CHECKPOINT"
-REGRESSOR_ENV = "TABSTREAM_TABICL_REGRESSOR_CHECKPOINT"
+CLASSIFIER_SETTING = "TABSTREAM_TABICL_CHECKPOINT"
+REGRESSOR_SETTING = "TABSTREAM_TABICL_REGRESSOR_CHECKPOINT"
 CONTEXT_FILE = "context.safetensors"
 CONFIG_FILE = "config.json"
 MAX_CONTEXT_ROWS = 10_000
 _SHA_CACHE: dict[tuple[str, int, int], str] = {}
 
 
-def checkpoint_path(regression: bool) -> Path | None:
+def checkpoint_path(options: FamilyOptions, regression: bool) -> Path | None:
     """The configured checkpoint file for the task, or None when unset."""
-    value = os.environ.get(REGRESSOR_ENV if regression else CLASSIFIER_ENV)
-    return Path(value) if value else None
+    return options.tabicl_regressor_checkpoint if regression else options.tabicl_checkpoint
 
 
-def missing_reason(regression: bool) -> str | None:
-    """None when the checkpoint for the task is configured and present, else why not."""
-    env = REGRESSOR_ENV if regression else CLASSIFIER_ENV
-    path = checkpoint_path(regression)
+def missing_reason(options: FamilyOptions, regression: bool) -> str | None:
+    """None when the checkpoint for the task is configured and present, else why not (naming
+    the setting to change)."""
+    setting = REGRESSOR_SETTING if regression else CLASSIFIER_SETTING
+    path = checkpoint_path(options, regression)
     what = "tabicl regression" if regression else "tabicl"
     if path is None:
         return (
-            f"{what} needs pretrained weights: set {env} to a local checkpoint file; "
+            f"{what} needs pretrained weights: set {setting} to a local checkpoint file; "
             "none is downloaded"
         )
     if not path.is_file():
-        return f"{what} checkpoint not found at {env}={path}; none is downloaded"
+        return f"{what} checkpoint not found at {setting}={path}; none is downloaded"
     return None
 
 
@@ -84,7 +85,12 @@ def sha256_file(path: Path) -> str:
 
 
 def _estimator(
-    p: Mapping[str, Any], regression: bool, path: Path, device: Device, seed: int
+    p: Mapping[str, Any],
+    regression: bool,
+    path: Path,
+    device: Device,
+    seed: int,
+    threads: int | None,
 ) -> TabICLClassifier | TabICLRegressor:
     common = {
         "n_estimators": int(p["n_estimators"]),
@@ -93,7 +99,7 @@ def _estimator(
         "allow_auto_download": False,
         "device": "cuda" if device.startswith("cuda") else "cpu",
         "random_state": seed,
-        "n_jobs": n_threads(p),
+        "n_jobs": n_threads(p, threads),
         "verbose": False,
     }
     if regression:
@@ -135,13 +141,16 @@ class TabICLFamily:
     name = "tabicl"
     preprocessing: PreprocessingKind = "nn"
 
+    def __init__(self, options: FamilyOptions | None = None) -> None:
+        self.options = options or FamilyOptions()
+
     def available(self) -> str | None:
         """None when the (classifier) checkpoint is configured and present, else the reason."""
-        return missing_reason(regression=False)
+        return missing_reason(self.options, regression=False)
 
     def unsupported_reason(self, spec: ProblemSpec, device: Device) -> str | None:
         """Why ``spec`` cannot run here (missing checkpoint for its task), or None."""
-        return missing_reason(regression=not spec.is_classification)
+        return missing_reason(self.options, regression=not spec.is_classification)
 
     def supports(self, spec: ProblemSpec, device: Device) -> bool:
         """Classification with the classifier checkpoint; regression needs the regressor one."""
@@ -181,10 +190,10 @@ class TabICLFamily:
     ) -> TabICLModel:
         """Store a seeded subsample (≤ max_context_rows) as the context; validation unused."""
         regression = not spec.is_classification
-        reason = missing_reason(regression)
+        reason = missing_reason(self.options, regression)
         if reason:
             raise RuntimeError(reason)
-        path = checkpoint_path(regression)
+        path = checkpoint_path(self.options, regression)
         assert path is not None
         p = self.default_params(spec) | dict(params)
         x, yc = _subsample(X.values, y, int(p["max_context_rows"]), seed)
@@ -193,7 +202,7 @@ class TabICLFamily:
             "seed": seed,
             "checkpoint": {"path": str(path), "sha256": sha256_file(path)},
         } | spec_meta(spec)
-        est = _estimator(p, regression, path, device, seed).fit(x, yc)
+        est = _estimator(p, regression, path, device, seed, self.options.threads).fit(x, yc)
         return TabICLModel(est, x, yc, config, spec)
 
     def portfolio(self, spec: ProblemSpec) -> list[dict[str, Any]]:
@@ -211,14 +220,15 @@ class TabICLFamily:
         config = load_json(files[CONFIG_FILE])
         check_spec(config, spec)
         regression = not spec.is_classification
-        path = checkpoint_path(regression) or Path(config["checkpoint"]["path"])
+        path = checkpoint_path(self.options, regression) or Path(config["checkpoint"]["path"])
         if not path.is_file() or sha256_file(path) != config["checkpoint"]["sha256"]:
             raise ValueError(
                 f"tabicl checkpoint {path} is missing or differs from the one the model used "
                 f"(sha256 {config['checkpoint']['sha256']})"
             )
         ctx = st_load(files[CONTEXT_FILE])
-        est = _estimator(config["params"], regression, path, "cpu", int(config["seed"]))
+        seed = int(config["seed"])
+        est = _estimator(config["params"], regression, path, "cpu", seed, self.options.threads)
         est.fit(ctx["x"], ctx["y"])
         return TabICLModel(est, ctx["x"], ctx["y"], config, spec)
 

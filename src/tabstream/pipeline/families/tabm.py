@@ -23,7 +23,6 @@ from safetensors.torch import save as st_save
 from tabm import TabM
 from torch import nn
 
-from tabstream.pipeline.budget import check_time
 from tabstream.pipeline.families._common import (
     check_spec,
     dump_json,
@@ -33,6 +32,8 @@ from tabstream.pipeline.families._common import (
     spec_meta,
     torch_device,
 )
+from tabstream.pipeline.options import FamilyOptions
+from tabstream.pipeline.search.budget import check_time
 from tabstream.pipeline.types import (
     Device,
     FeatureMatrix,
@@ -174,6 +175,9 @@ class TabMFamily:
     name = "tabm"
     preprocessing: PreprocessingKind = "nn"
 
+    def __init__(self, options: FamilyOptions | None = None) -> None:
+        self.options = options or FamilyOptions()
+
     def available(self) -> str | None:
         """Always usable: tabm and torch are hard dependencies."""
         return None
@@ -230,7 +234,7 @@ class TabMFamily:
         seed: int,
     ) -> TabMModel:
         """Train with AdamW on mini-batches; early stopping on (X_val, y_val) when given."""
-        torch.set_num_threads(n_threads(params))
+        torch.set_num_threads(n_threads(params, self.options.threads))
         seed_everything(seed)
         p = self.default_params(spec) | dict(params)
         cls, dev = spec.is_classification, torch_device(device)

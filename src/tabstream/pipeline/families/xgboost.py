@@ -14,7 +14,6 @@ import numpy as np
 import optuna
 import xgboost as xgb
 
-from tabstream.pipeline.budget import check_time, has_time_check
 from tabstream.pipeline.families._common import (
     check_spec,
     dump_json,
@@ -22,6 +21,8 @@ from tabstream.pipeline.families._common import (
     n_threads,
     spec_meta,
 )
+from tabstream.pipeline.options import FamilyOptions
+from tabstream.pipeline.search.budget import check_time, has_time_check
 from tabstream.pipeline.types import (
     Device,
     FeatureMatrix,
@@ -72,25 +73,25 @@ def _feature_types(X: FeatureMatrix) -> list[str]:
     return ["c" if cat else "q" for cat in X.categorical]
 
 
-def _dmatrix(X: FeatureMatrix) -> xgb.DMatrix:
+def _dmatrix(X: FeatureMatrix, threads: int | None) -> xgb.DMatrix:
     # nthread: the default (all cores) costs ~3x more CPU per call on a busy machine
     return xgb.DMatrix(
         X.values,
         feature_types=_feature_types(X),
         enable_categorical=any(X.categorical),
-        nthread=n_threads(),
+        nthread=n_threads(None, threads),
     )
 
 
 def _booster_params(
-    params: Mapping[str, Any], spec: ProblemSpec, device: Device, seed: int
+    params: Mapping[str, Any], spec: ProblemSpec, device: Device, seed: int, threads: int | None
 ) -> dict[str, Any]:
     out: dict[str, Any] = {k: params[k] for k in BOOSTER_KEYS if k in params}
     out |= {
         "objective": OBJECTIVES[spec.kind],
         "tree_method": "hist",
         "device": "cuda" if device.startswith("cuda") else "cpu",
-        "nthread": n_threads(params),
+        "nthread": n_threads(params, threads),
         "seed": seed,
         "max_cat_to_onehot": params.get("max_cat_to_onehot", 4),
     }
@@ -109,16 +110,19 @@ class _TimeCheck(xgb.callback.TrainingCallback):
 
 @dataclass
 class XGBoostModel:
-    """A trained booster; predicts with the trees up to ``best_iteration``."""
+    """A trained booster; predicts with the trees up to ``best_iteration``, on ``threads`` CPU
+    threads (``FamilyOptions.threads``; None: all cores)."""
 
     booster: xgb.Booster
     spec: ProblemSpec
     best_iteration: int
+    threads: int | None = None
     family: str = "xgboost"
 
     def predict_raw(self, X: FeatureMatrix) -> np.ndarray:
         """Class probabilities (n, K) or regression values (n,)."""
-        pred = self.booster.predict(_dmatrix(X), iteration_range=(0, self.best_iteration + 1))
+        dmatrix = _dmatrix(X, self.threads)
+        pred = self.booster.predict(dmatrix, iteration_range=(0, self.best_iteration + 1))
         pred = np.asarray(pred, dtype=np.float64)
         if self.spec.kind == "binclass":
             return np.column_stack([1.0 - pred, pred])
@@ -135,6 +139,9 @@ class XGBoostFamily:
 
     name = "xgboost"
     preprocessing: PreprocessingKind = "tree"
+
+    def __init__(self, options: FamilyOptions | None = None) -> None:
+        self.options = options or FamilyOptions()
 
     def available(self) -> str | None:
         """Always usable: xgboost is a hard dependency."""
@@ -182,16 +189,37 @@ class XGBoostFamily:
         with little leaf regularisation (separable classes), and shallow, strongly regularised
         trees (noisy targets, small data)."""
         return [
-            {"learning_rate": 0.05, "grow_policy": "lossguide", "max_leaves": 48,
-             "min_child_weight": 0.05, "subsample": 0.8, "colsample_bytree": 0.8,
-             "reg_lambda": 0.1, "reg_alpha": 1.0},
-            {"learning_rate": 0.05, "grow_policy": "depthwise", "max_depth": 8,
-             "min_child_weight": 0.1, "subsample": 0.9, "colsample_bytree": 0.7,
-             "reg_lambda": 1.0, "reg_alpha": 0.001},
-            {"learning_rate": 0.1, "grow_policy": "depthwise", "max_depth": 4,
-             "min_child_weight": 3.0, "subsample": 0.7, "colsample_bytree": 0.9,
-             "reg_lambda": 10.0, "reg_alpha": 0.1},
-        ]  # fmt: skip
+            {
+                "learning_rate": 0.05,
+                "grow_policy": "lossguide",
+                "max_leaves": 48,
+                "min_child_weight": 0.05,
+                "subsample": 0.8,
+                "colsample_bytree": 0.8,
+                "reg_lambda": 0.1,
+                "reg_alpha": 1.0,
+            },
+            {
+                "learning_rate": 0.05,
+                "grow_policy": "depthwise",
+                "max_depth": 8,
+                "min_child_weight": 0.1,
+                "subsample": 0.9,
+                "colsample_bytree": 0.7,
+                "reg_lambda": 1.0,
+                "reg_alpha": 0.001,
+            },
+            {
+                "learning_rate": 0.1,
+                "grow_policy": "depthwise",
+                "max_depth": 4,
+                "min_child_weight": 3.0,
+                "subsample": 0.7,
+                "colsample_bytree": 0.9,
+                "reg_lambda": 10.0,
+                "reg_alpha": 0.1,
+            },
+        ]
 
     def fit(
         self,
@@ -221,7 +249,7 @@ class XGBoostFamily:
             evals = [(dval, "val")]
         rounds = int(params.get("n_estimators", 1000))
         booster = xgb.train(
-            _booster_params(params, spec, device, seed),
+            _booster_params(params, spec, device, seed, self.options.threads),
             dtrain,
             num_boost_round=rounds,
             evals=evals,
@@ -230,7 +258,7 @@ class XGBoostFamily:
             callbacks=[_TimeCheck()] if has_time_check() else None,
         )
         best = int(booster.best_iteration) if evals else rounds - 1
-        return XGBoostModel(booster, spec, best)
+        return XGBoostModel(booster, spec, best, self.options.threads)
 
     def full_data_params(
         self, params: Mapping[str, Any], fold_models: Sequence[FittedModel]
@@ -249,5 +277,5 @@ class XGBoostFamily:
         check_spec(meta, spec)
         booster = xgb.Booster()
         booster.load_model(bytearray(files[MODEL_FILE]))
-        booster.set_param({"nthread": n_threads()})
-        return XGBoostModel(booster, spec, int(meta["best_iteration"]))
+        booster.set_param({"nthread": n_threads(None, self.options.threads)})
+        return XGBoostModel(booster, spec, int(meta["best_iteration"]), self.options.threads)

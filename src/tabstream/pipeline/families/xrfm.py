@@ -29,6 +29,7 @@ from tabstream.pipeline.families._common import (
     split_holdout,
     torch_device,
 )
+from tabstream.pipeline.options import FamilyOptions
 from tabstream.pipeline.types import (
     Device,
     FeatureMatrix,
@@ -91,13 +92,13 @@ def _unflatten(
     return out
 
 
-def _estimator(p: Mapping[str, Any], device: Device, seed: int | None) -> xRFM:
+def _estimator(p: Mapping[str, Any], device: Device, seed: int | None, threads: int | None) -> xRFM:
     return xRFM(
         rfm_params=_rfm_params(p),
         max_leaf_size=int(p["max_leaf_size"]),
         n_trees=int(p["n_trees"]),
         device=torch_device(device),
-        n_threads=n_threads(p),
+        n_threads=n_threads(p, threads),
         random_state=seed,
         verbose=False,
     )
@@ -151,6 +152,9 @@ class XRFMFamily:
     name = "xrfm"
     preprocessing: PreprocessingKind = "nn"
 
+    def __init__(self, options: FamilyOptions | None = None) -> None:
+        self.options = options or FamilyOptions()
+
     def available(self) -> str | None:
         """Always usable: xrfm is a hard dependency."""
         return None
@@ -201,7 +205,7 @@ class XRFMFamily:
         cls = spec.is_classification
         y_mean = 0.0 if cls else float(np.mean(yt))
         y_std = 1.0 if cls else float(np.std(yt)) or 1.0
-        est = _estimator(p, device, seed)
+        est = _estimator(p, device, seed, self.options.threads)
         dev = torch_device(device)
         x_t = torch.as_tensor(x, dtype=torch.float32, device=dev)
         est.fit(x_t, _target(yt, cls, y_mean, y_std), xv, _target(yv, cls, y_mean, y_std))
@@ -225,7 +229,7 @@ class XRFMFamily:
         check_spec(config, spec)
         tensors = st_load(files[TENSORS_FILE])
         meta = config.pop("state")
-        est = _estimator(config["params"], "cpu", None)
+        est = _estimator(config["params"], "cpu", None, self.options.threads)
         state = {k: v for k, v in meta.items() if k not in ("trees", "split_temperature")}
         state["param_trees"] = [_unflatten(t, tensors, est.device) for t in meta["trees"]]
         if spec.is_classification:

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from tabstream.producer_api.context import ApiContext, utcnow
 from tabstream.producer_api.deps import Ctx, Tenant
+from tabstream.producer_api.errors import cursor_errors_as_422
 from tabstream.producer_api.ingest import DatasetRejected, ingest, open_import
 from tabstream.producer_api.responses import DatasetOut, DatasetPage, dataset_out
 from tabstream.producer_api.uploads import read_form, read_small_body
@@ -86,7 +87,8 @@ async def list_datasets(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> DatasetPage:
     """The caller's datasets."""
-    page = ctx.read_model.list_datasets(tenant, cursor=cursor, limit=limit)
+    with cursor_errors_as_422():
+        page = ctx.read_model.list_datasets(tenant, cursor=cursor, limit=limit)
     shown = (dataset_out(d, ctx.report_unshowable) for d in page.items)
     return DatasetPage(items=[d for d in shown if d is not None], next_cursor=page.next_cursor)
 

@@ -10,6 +10,7 @@ from fastapi.responses import StreamingResponse
 
 from tabstream.producer_api.context import ApiContext
 from tabstream.producer_api.deps import Ctx, Tenant
+from tabstream.producer_api.errors import cursor_errors_as_422
 from tabstream.producer_api.history import job_history
 from tabstream.producer_api.readmodel import Row
 from tabstream.producer_api.responses import (
@@ -45,13 +46,14 @@ async def list_jobs(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> JobPage:
     """The caller's jobs, newest first; filter by status and dataset; cursor pagination."""
-    page = ctx.read_model.list_jobs(
-        tenant,
-        status=status,
-        dataset_id=str(dataset_id) if dataset_id else None,
-        cursor=cursor,
-        limit=limit,
-    )
+    with cursor_errors_as_422():
+        page = ctx.read_model.list_jobs(
+            tenant,
+            status=status,
+            dataset_id=str(dataset_id) if dataset_id else None,
+            cursor=cursor,
+            limit=limit,
+        )
     return JobPage(items=[job_out(j) for j in page.items], next_cursor=page.next_cursor)
 
 

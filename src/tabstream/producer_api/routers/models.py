@@ -1,8 +1,8 @@
 """Registered models: list, describe, and predict in the teacher protocol.
 
-``POST /v1/models/{id}/predict`` loads the model through the artifact store with its recorded
-sha256 verified, keeps it in a memory-bounded LRU (``TABSTREAM_MODEL_CACHE_MB``), and predicts
-in a worker thread so the event loop never blocks. Batches above
+``POST /v1/models/{id}/predict`` asks the app's ``ModelServer`` (the model loaded through the
+artifact store with its recorded sha256 verified, kept in a memory-bounded LRU,
+``TABSTREAM_MODEL_CACHE_MB``) in a worker thread, so the event loop never blocks. Batches above
 ``TABSTREAM_MAX_PREDICT_ROWS`` are a 422. A model whose bytes fail the check is a 409 and is
 never served.
 """
@@ -13,30 +13,17 @@ import asyncio
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from tabstream.pipeline.predict import (
-    BundleIntegrityError,
-    ModelCache,
-    SampleError,
-    predict_samples,
-)
+from tabstream.adapters.models.port import ModelRefused, SamplesRefused
 from tabstream.producer_api.deps import Ctx, Tenant
+from tabstream.producer_api.errors import cursor_errors_as_422
 from tabstream.producer_api.responses import ModelPage
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 Cell = StrictBool | StrictInt | StrictFloat | StrictStr | None
 INTEGRITY = "model artifact failed its integrity check; it will not be served"
-
-
-class PredictSettings(BaseSettings):
-    """Predict limits (env ``TABSTREAM_MAX_PREDICT_ROWS``, ``TABSTREAM_MODEL_CACHE_MB``)."""
-
-    model_config = SettingsConfigDict(env_prefix="TABSTREAM_", extra="ignore", frozen=True)
-    max_predict_rows: int = Field(default=10_000, ge=1)
-    model_cache_mb: int = Field(default=512, ge=1)
 
 
 class PredictRequest(BaseModel):
@@ -55,23 +42,6 @@ class PredictResponse(BaseModel):
     classes: list[Any] | None = None
 
 
-class Predictor:
-    """The API's model cache and limits (one per app, created on first use)."""
-
-    def __init__(self, cache: ModelCache, max_rows: int) -> None:
-        self.cache, self.max_rows = cache, max_rows
-
-
-def predictor(request: Request, ctx: Ctx) -> Predictor:
-    """The app's Predictor (built from ``PredictSettings`` unless a test set one)."""
-    found: Predictor | None = getattr(request.app.state, "predictor", None)
-    if found is None:
-        limits = PredictSettings()
-        cache = ModelCache(ctx.artifacts, limits.model_cache_mb * 1024 * 1024)
-        found = request.app.state.predictor = Predictor(cache, limits.max_predict_rows)
-    return found
-
-
 @router.get("")
 async def list_models(
     ctx: Ctx,
@@ -80,7 +50,8 @@ async def list_models(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> ModelPage:
     """The caller's models, newest first."""
-    page = ctx.read_model.list_models(tenant, cursor=cursor, limit=limit)
+    with cursor_errors_as_422():
+        page = ctx.read_model.list_models(tenant, cursor=cursor, limit=limit)
     root = ctx.artifacts.root_uri
     return ModelPage(items=[_public(m, root) for m in page.items], next_cursor=page.next_cursor)
 
@@ -101,27 +72,25 @@ async def get_model(model_id: uuid.UUID, ctx: Ctx, tenant: Tenant) -> dict[str, 
     },
 )
 async def predict(
-    model_id: uuid.UUID, body: PredictRequest, request: Request, ctx: Ctx, tenant: Tenant
+    model_id: uuid.UUID, body: PredictRequest, ctx: Ctx, tenant: Tenant
 ) -> PredictResponse:
     """Predict ``samples`` with the model (the teacher protocol: this is a valid teacher)."""
     row = _model(ctx, tenant, model_id)
-    served = predictor(request, ctx)
+    served = ctx.models
     if len(body.samples) > served.max_rows:
         raise HTTPException(422, _err("samples", f"at most {served.max_rows} rows per request"))
+    model, digest = str(row["model_id"]), str(row["sha256"])
     try:
-        out = await asyncio.to_thread(_predict, served, row, body)
-    except BundleIntegrityError:
+        out = await asyncio.to_thread(
+            served.predict, model, digest, body.samples, body.feature_names
+        )
+    except ModelRefused:
         raise HTTPException(409, INTEGRITY) from None
-    except SampleError as exc:
+    except SamplesRefused as exc:
         raise HTTPException(422, _err("feature_names", str(exc))) from None
     except OSError:
         raise HTTPException(503, "model artifact unavailable; retry later") from None
     return PredictResponse(**out)
-
-
-def _predict(served: Predictor, row: dict[str, Any], body: PredictRequest) -> dict[str, Any]:
-    model = served.cache.get(str(row["model_id"]), str(row["sha256"]))
-    return predict_samples(model, body.samples, body.feature_names)
 
 
 def _model(ctx: Ctx, tenant: str, model_id: uuid.UUID) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Any
 
@@ -92,14 +91,9 @@ async def _accept(
     digest = request_digest(body, ctx.digest_key)
     if not idempotency_key:
         return await _submit(ctx, tenant, body, digest, None)
-    lock = ctx.idempotency_locks.setdefault((tenant, idempotency_key), asyncio.Lock())
-    try:
-        async with lock:
-            replay = _replay(ctx, tenant, idempotency_key, digest, body)
-            return replay or await _submit(ctx, tenant, body, digest, idempotency_key)
-    finally:
-        if not lock.locked() and not getattr(lock, "_waiters", None):
-            ctx.idempotency_locks.pop((tenant, idempotency_key), None)
+    async with ctx.idempotency_locks.hold((tenant, idempotency_key)):
+        replay = _replay(ctx, tenant, idempotency_key, digest, body)
+        return replay or await _submit(ctx, tenant, body, digest, idempotency_key)
 
 
 def _replay(

@@ -7,7 +7,7 @@ const W = 480;
 const H = 240;
 const PAD = { left: 78, right: 16, top: 14, bottom: 46 };
 
-// Metric directions (mirror of tabstream.pipeline.metrics: greater_is_better).
+// Metric directions (mirror of tabstream.pipeline.search.scoring: greater_is_better).
 const HIGHER_IS_BETTER = new Set(["auc", "accuracy", "neg_class_error", "f1", "r2"]);
 
 export function better(metric) {

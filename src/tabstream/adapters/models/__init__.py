@@ -1,0 +1,1 @@
+"""Serving registered models: the ``ModelServer`` port and its pipeline-backed implementation."""

@@ -1,0 +1,298 @@
+"""The pipeline entry point: ``run(request, dataset, artifacts, emit)`` -> ``RunResult``.
+
+Steps, one folder each: ``tasks`` (load + filter + prepare, splits), ``distill`` (when the
+request names a teacher: teacher-labelled synthetic rows join the training rows), ``search``
+(metrics, matrix rows = families x simplex weight vectors in a Pareto sweep, one optuna study
+per row), then ``finish``: ``ensemble=false`` refits and registers every row's best;
+``ensemble=true`` registers one Caruana ensemble (and Pareto front members as single models).
+This function emits TrialCompleted, RowCompleted and ModelRegistered; the worker emits
+JobStarted/JobCompleted (``job_completed_event``). The operator's configuration arrives as
+``options`` (``options.PipelineOptions``); the pipeline reads no environment.
+
+Time budget (``time_budget_s``): the wall-clock seconds the whole run may take, counted from the
+call. The search gets ``1 - FINISH_RESERVE`` of it, shared between the rows in order (each row
+gets an equal share of what is left, so time a row does not use passes on); a row stops starting
+trials when the next would not fit its share, and a trial running past it stops between folds
+(see ``search.study``). The finish (refit or ensemble) then runs in the reserve (an ensemble
+skips the all-rows refits of members that would not fit before the end); ``n_trials`` stays an
+upper bound. ``None`` (the default) means no time limit: results are unchanged.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from uuid import UUID
+
+import optuna
+
+from tabstream.pipeline.distill.augment import Augmented, augment, fidelity
+from tabstream.pipeline.families import Families, default_model_types
+from tabstream.pipeline.finish.leaderboard import finish
+from tabstream.pipeline.finish.register import Job
+from tabstream.pipeline.options import DistillOptions, PipelineOptions
+from tabstream.pipeline.search.journal import journal_storage
+from tabstream.pipeline.search.pareto import simplex_grid
+from tabstream.pipeline.search.rows import Cancelled, Row, RowResult, SearchContext
+from tabstream.pipeline.search.scoring import Metric, resolve_metrics, with_mase_scale
+from tabstream.pipeline.search.study import run_row
+from tabstream.pipeline.tasks.filter_compile import FilterError
+from tabstream.pipeline.tasks.prepare import NotExecutableYet, prepare
+from tabstream.pipeline.tasks.splits import make_splits
+from tabstream.pipeline.types import Artifacts, DataError, Emit, Teacher
+from tabstream.schemas.checks import MODEL_TYPES, check_pareto_rows, check_random_state
+from tabstream.schemas.events import JobCompleted
+from tabstream.schemas.results import EnsembleInfo, LeaderboardEntry, ParetoPoint
+from tabstream.schemas.run import TrainerRunRequest
+
+FINISH_RESERVE = 0.15
+"""Share of ``time_budget_s`` kept for the finish step (refit / ensemble, registration)."""
+KEEP_FOLD_MODELS = 10
+"""Fold models kept in memory per row for an ensemble (its best trials), to skip refits."""
+
+__all__ = [
+    "Cancelled",
+    "DatasetRef",
+    "PipelineInputError",
+    "RunResult",
+    "job_completed_event",
+    "run",
+]
+
+
+class PipelineInputError(ValueError):
+    """The data or request cannot be trained (the worker fails the job with ``reason``)."""
+
+    def __init__(self, message: str, reason: str = "invalid_input") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class DatasetRef:
+    """A registered dataset: its id and the artifact key of its Parquet."""
+
+    dataset_id: UUID
+    key: str
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a run produced; the worker turns it into JobCompleted."""
+
+    job_id: UUID
+    leaderboard: list[LeaderboardEntry]
+    best_model_id: UUID | None
+    ensemble: EnsembleInfo | None
+    pareto_front: list[ParetoPoint] | None
+    model_types: list[str]
+    default_models_chosen: bool
+    metrics: list[str]
+    duration_s: float
+    n_rows: int
+    notes: list[str] = field(default_factory=list)
+
+
+def job_completed_event(result: RunResult, result_uri: str | None = None) -> JobCompleted:
+    """The JobCompleted payload for ``result``."""
+    return JobCompleted(
+        job_id=result.job_id,
+        leaderboard=result.leaderboard,
+        best_model_id=result.best_model_id,
+        ensemble=result.ensemble,
+        pareto_front=result.pareto_front,
+        duration_s=result.duration_s,
+        result_uri=result_uri,
+        notes=result.notes,
+    )
+
+
+def run(
+    request: TrainerRunRequest,
+    dataset: DatasetRef,
+    artifacts: Artifacts,
+    emit: Emit,
+    device: str = "cpu",
+    *,
+    job_id: UUID,
+    should_stop: Callable[[], bool] = lambda: False,
+    time_budget_s: float | None = None,
+    teacher: Teacher | None = None,
+    options: PipelineOptions | None = None,
+) -> RunResult:
+    """Train the request's model matrix on the dataset; raises PipelineInputError, Cancelled.
+
+    ``time_budget_s``: wall-clock budget for the whole run (see the module docstring).
+    ``options``: the operator's configuration (defaults: that of unset settings).
+    """
+    start = time.monotonic()
+    options = options or PipelineOptions()
+    if time_budget_s is not None and not time_budget_s > 0:
+        raise PipelineInputError(f"time_budget_s must be positive, got {time_budget_s}")
+    _check_admission(request)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    families = Families(options.families)
+    job, model_types, chosen = _setup(
+        request, dataset, artifacts, emit, device, job_id, families, time_budget_s
+    )
+    aug = _distil(job, teacher, options.distill) if teacher is not None else None
+    job.ctx.should_stop = should_stop
+    if request.ensemble:
+        job.ctx.keep_fold_models = KEEP_FOLD_MODELS
+    rows = _rows(model_types, job.ctx.metrics, request.grid_size)
+    results = _search(job, rows, start, time_budget_s)
+    if aug is not None:
+        _add_fidelity(job, results, aug)
+    board, front, ens, best_id = finish(job, results)
+    return RunResult(
+        job_id,
+        board,
+        best_id,
+        ens,
+        front,
+        model_types,
+        chosen,
+        [m.name for m in job.ctx.metrics],
+        time.monotonic() - start,
+        len(job.ctx.y),
+        job.notes,
+    )
+
+
+def _setup(
+    request: TrainerRunRequest,
+    dataset: DatasetRef,
+    artifacts: Artifacts,
+    emit: Emit,
+    device: str,
+    job_id: UUID,
+    families: Families,
+    time_budget_s: float | None = None,
+) -> tuple[Job, list[str], bool]:
+    try:
+        table = artifacts.read_parquet(dataset.key)
+        prepared = prepare(table, request.task, request.filter)
+        metric_kind = prepared.metric_kind or prepared.spec.kind
+        metrics = with_mase_scale(
+            resolve_metrics(request.metrics, metric_kind), prepared.mase_scale
+        )
+        if prepared.split is not None:
+            splits = prepared.split(request.n_splits, request.random_state)
+        else:
+            splits = make_splits(prepared.y, prepared.spec, request.n_splits, request.random_state)
+    except NotExecutableYet as exc:
+        raise PipelineInputError(str(exc), "not_executable") from exc
+    except (DataError, FilterError, ValueError, KeyError) as exc:
+        raise PipelineInputError(str(exc)) from exc
+    notes = []
+    if prepared.dropped_label_nulls:
+        notes.append(f"dropped {prepared.dropped_label_nulls} rows with a missing label")
+    model_types, chosen = _model_types(
+        request, prepared.n_rows, prepared.features.num_columns, device, families, time_budget_s
+    )
+    if chosen:
+        notes.append(f"default model types chosen: {model_types}")
+    ctx = SearchContext(
+        job_id,
+        prepared.features,
+        prepared.y,
+        prepared.spec,
+        splits,
+        metrics,
+        request.strategy,
+        request.n_trials,
+        request.random_state,
+        device,
+        artifacts,
+        emit,
+        journal_storage(artifacts, str(job_id)),
+        families,
+    )
+    features = [(f.name, str(f.type)) for f in prepared.features.schema]
+    return Job(request, ctx, features, notes, prepared.recipe), model_types, chosen
+
+
+def _search(job: Job, rows: list[Row], start: float, budget: float | None) -> list[RowResult]:
+    """Run the rows in order; under a budget, each gets an equal share of the time left."""
+    ctx = job.ctx
+    if budget is None:
+        return [run_row(ctx, row) for row in rows]
+    end = start + budget * (1.0 - FINISH_RESERVE)
+    ctx.search_deadline, job.deadline = end, start + budget
+    results = []
+    for i, row in enumerate(rows):
+        now = time.monotonic()
+        ctx.row_deadline = now + max(0.0, end - now) / (len(rows) - i)
+        results.append(run_row(ctx, row))
+    ctx.row_deadline = ctx.search_deadline = None
+    n_done = sum(len(r.trials) + r.n_failed for r in results)
+    job.notes.append(
+        f"time budget {budget:g} s: search stopped after {time.monotonic() - start:.1f} s "
+        f"with {n_done} trials"
+    )
+    return results
+
+
+def _distil(job: Job, teacher: Teacher, options: DistillOptions) -> Augmented:
+    """Students train on real + teacher-labelled synthetic rows (``distill.augment``)."""
+    ctx = job.ctx
+    if getattr(job, "recipe", None) is not None:
+        raise PipelineInputError("distillation supports tabular tasks only")
+    try:
+        aug = augment(
+            ctx.features,
+            ctx.y,
+            ctx.spec,
+            ctx.splits,
+            teacher,
+            options,
+            job.request.random_state,
+        )
+    except ValueError as exc:
+        raise PipelineInputError(str(exc)) from exc
+    ctx.features, ctx.y, ctx.splits = aug.features, aug.y, aug.splits
+    job.notes.extend(aug.notes)
+    return aug
+
+
+def _add_fidelity(job: Job, results: list[RowResult], aug: Augmented) -> None:
+    """Add fidelity to the teacher (out of fold, real rows) to each row's best metrics."""
+    covered = job.ctx.covered
+    for r in results:
+        if r.best is not None:
+            r.best.metrics.update(fidelity(job.ctx.spec, r.best.oof, aug.teacher_real[covered]))
+            shown = {k: round(v, 4) for k, v in r.best.metrics.items() if k.startswith("fidelity")}
+            job.notes.append(f"row {r.row.index} ({r.row.family}) fidelity to teacher: {shown}")
+
+
+def _model_types(
+    request: TrainerRunRequest,
+    n_rows: int,
+    n_cols: int,
+    device: str,
+    families: Families,
+    time_budget_s: float | None = None,
+) -> tuple[list[str], bool]:
+    if request.model_types:
+        return list(request.model_types), False
+    tabicl = families["tabicl"].available() is None
+    return default_model_types(n_rows, n_cols, device, tabicl, time_budget_s), True
+
+
+def _check_admission(request: TrainerRunRequest) -> None:
+    """The API's admission rules again, for commands that entered the log before them."""
+    try:
+        check_random_state(request.random_state)
+        families = len(request.model_types or MODEL_TYPES)
+        check_pareto_rows(len(request.metrics or []), request.grid_size, families)
+    except ValueError as exc:
+        raise PipelineInputError(str(exc)) from None
+
+
+def _rows(model_types: Sequence[str], metrics: Sequence[Metric], grid: float | None) -> list[Row]:
+    weights: list[tuple[float, ...] | None] = [None]
+    if grid is not None and len(metrics) >= 2:
+        weights = list(simplex_grid(len(metrics), grid))
+    pairs = [(family, w) for family in model_types for w in weights]
+    return [Row(i, family, w) for i, (family, w) in enumerate(pairs)]
