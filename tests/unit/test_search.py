@@ -34,6 +34,28 @@ def test_resume_does_not_redo_finished_trials(tmp_path: Path) -> None:
     assert row.n_trials == 4 and row.n_failed == 0
 
 
+def test_a_resume_announces_the_finished_trials_the_log_lost(tmp_path: Path) -> None:
+    """The previous attempt died after its journal recorded trial 1 but before the log got
+    trial 1's TrialCompleted: the next attempt announces it (and only it) before going on."""
+    store, ref = store_with(tmp_path, "credit_g", 200)
+    req, job_id = request("credit_g", n_trials=3, n_splits=2), uuid4()
+    first: list[Any] = []
+
+    def stop() -> bool:
+        return len(of_type(first, "TrialCompleted")) >= 2
+
+    with pytest.raises(Cancelled):
+        run(req, ref, store, first.append, job_id=job_id, should_stop=stop, options=ONE_THREAD)
+    lost = of_type(first, "TrialCompleted")[1]
+    _, events = run_collect(store, ref, req, job_id=job_id, announced=frozenset({(0, 0)}))
+    trials = of_type(events, "TrialCompleted")
+    assert [t.trial for t in trials] == [1, 2]
+    again = trials[0]
+    assert (again.state, again.params, again.metrics) == (lost.state, lost.params, lost.metrics)
+    _, quiet = run_collect(store, ref, req, job_id=job_id, announced=frozenset({(0, 0), (0, 1)}))
+    assert [t.trial for t in of_type(quiet, "TrialCompleted")] == [2]
+
+
 def test_cancel_mid_trial_redoes_it_with_the_defaults(tmp_path: Path) -> None:
     store, ref = store_with(tmp_path, "credit_g", 200)
     req, job_id, calls = request("credit_g", n_trials=2, n_splits=2), uuid4(), [0]

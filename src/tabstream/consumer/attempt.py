@@ -106,6 +106,7 @@ def run_spec(
             should_stop=should_stop,
             teacher=teacher,
             options=options,
+            announced=_announced(spec.announced_trials),
         )
     except Cancelled:
         out.write(cancelled_line())
@@ -115,3 +116,8 @@ def run_spec(
         out.write(error_line("training_error", f"{type(exc).__name__}: {exc}"))
     else:
         out.write(result_line(job_completed_event(result)))
+
+
+def _announced(trials: list[list[int]] | None) -> frozenset[tuple[int, int]] | None:
+    """The spec's announced (row, trial) pairs (None on a first attempt)."""
+    return None if trials is None else frozenset((row, trial) for row, trial in trials)

@@ -29,6 +29,7 @@ from tabstream.schemas.events import (
     JobInterrupted,
     JobStarted,
     ModelRegistered,
+    TrialCompleted,
     UndecodableEvent,
     decode,
 )
@@ -41,7 +42,13 @@ POLL_MS = 1000
 RECHECK_S = 0.01
 CATCH_UP_TIMEOUT_S = 120.0
 _LEDGER_TYPES = frozenset(
-    {b"JobStarted", b"JobInterrupted", b"ModelRegistered", *(t.encode() for t in TERMINAL_TYPES)}
+    {
+        b"JobStarted",
+        b"JobInterrupted",
+        b"ModelRegistered",
+        b"TrialCompleted",
+        *(t.encode() for t in TERMINAL_TYPES),
+    }
 )
 _CONTROL_TYPES = frozenset({b"CancelRequested"})
 
@@ -162,6 +169,8 @@ class JobHistory:
     attempts: int = 0
     interrupted: set[int] = field(default_factory=set)
     terminal: str | None = None
+    announced: set[tuple[int, int]] = field(default_factory=set)
+    """(row, trial) of every TrialCompleted in the log (forgotten once the job has ended)."""
 
     @property
     def open_attempt(self) -> int | None:
@@ -210,8 +219,13 @@ class JobLedger:
             self._models[str(p.model_id)] = (env.tenant, p.sha256)
         elif isinstance(p, JobInterrupted):
             self._jobs.setdefault(str(p.job_id), JobHistory()).interrupted.add(p.lost_attempt)
+        elif isinstance(p, TrialCompleted):
+            job = self._jobs.setdefault(str(p.job_id), JobHistory())
+            if job.terminal is None:
+                job.announced.add((p.row, p.trial))
         elif env.type in TERMINAL_TYPES:
-            self._jobs.setdefault(env.aggregate_id, JobHistory()).terminal = env.type
+            job = self._jobs.setdefault(env.aggregate_id, JobHistory())
+            job.terminal, job.announced = env.type, set()
 
 
 class CancelWatch:

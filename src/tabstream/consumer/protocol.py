@@ -41,6 +41,9 @@ class JobSpec:
     device: str
     artifacts_uri: str
     teacher_sha256: str | None = None
+    announced_trials: list[list[int]] | None = None
+    """From attempt 2 on: [row, trial] of every TrialCompleted already in the log, so the
+    attempt announces the trials its journal holds but the log lost (a crash between the two)."""
 
     def to_bytes(self) -> bytes:
         """One JSON line."""

@@ -72,7 +72,7 @@ async def run_attempt(ctx: JobContext, record: Record, cmd: Command, hist: JobHi
         )
     await emitter.emit(_started(ctx, cmd, attempt))
     try:
-        spec = _spec(ctx, cmd, attempt)
+        spec = _spec(ctx, cmd, attempt, hist)
     except ValueError as exc:
         failed = JobFailed(
             job_id=cmd.run.job_id, error=str(exc), reason="invalid_input", attempt=attempt
@@ -97,7 +97,7 @@ def _started(ctx: JobContext, cmd: Command, attempt: int) -> JobStarted:
     )
 
 
-def _spec(ctx: JobContext, cmd: Command, attempt: int) -> JobSpec:
+def _spec(ctx: JobContext, cmd: Command, attempt: int, hist: JobHistory) -> JobSpec:
     request = cmd.run.request.model_dump(mode="json")
     if cmd.run.encrypted_headers:
         if ctx.decrypt is None:
@@ -112,6 +112,7 @@ def _spec(ctx: JobContext, cmd: Command, attempt: int) -> JobSpec:
         request=request,
         device=ctx.config.device,
         artifacts_uri=ctx.config.artifacts_uri,
+        announced_trials=[list(t) for t in sorted(hist.announced)] if attempt > 1 else None,
     )
 
 

@@ -120,11 +120,14 @@ def run(
     time_budget_s: float | None = None,
     teacher: Teacher | None = None,
     options: PipelineOptions | None = None,
+    announced: frozenset[tuple[int, int]] | None = None,
 ) -> RunResult:
     """Train the request's model matrix on the dataset; raises PipelineInputError, Cancelled.
 
     ``time_budget_s``: wall-clock budget for the whole run (see the module docstring).
     ``options``: the operator's configuration (defaults: that of unset settings).
+    ``announced``: on a resumed attempt, the (row, trial) pairs whose TrialCompleted the log
+    already has; the trials the journal holds beyond those are announced again.
     """
     start = time.monotonic()
     options = options or PipelineOptions()
@@ -138,6 +141,7 @@ def run(
     )
     aug = _distil(job, teacher, options.distill) if teacher is not None else None
     job.ctx.should_stop = should_stop
+    job.ctx.announced = announced
     if request.ensemble:
         job.ctx.keep_fold_models = KEEP_FOLD_MODELS
     rows = _rows(model_types, job.ctx.metrics, request.grid_size)

@@ -56,6 +56,9 @@ class SearchContext:
     storage: optuna.storages.BaseStorage
     families: Mapping[str, Family]
     should_stop: Callable[[], bool] = lambda: False
+    # On a resumed attempt: the (row, trial) pairs the log already announced (None: a first
+    # attempt, nothing to announce again).
+    announced: frozenset[tuple[int, int]] | None = None
     # Time budget (``run(time_budget_s=...)``), as ``time.monotonic()`` instants: no new trial
     # of the current row starts after ``row_deadline``; a trial still running then stops between
     # folds once the row has a complete trial, else at ``search_deadline`` (end of the search).

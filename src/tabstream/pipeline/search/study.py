@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
@@ -176,23 +176,39 @@ def _next_portfolio(study: optuna.Study, configs: list[dict[str, Any]]) -> None:
 
 
 def _restore(ctx: SearchContext, study: optuna.Study, result: RowResult) -> None:
+    """Take the journal's finished trials into ``result``; announce those whose TrialCompleted
+    the log lost (the previous attempt died between the journal and the log)."""
     for t in study.trials:
+        record = None
         if t.state == TrialState.FAIL:
             result.n_failed += 1
         elif t.state == TrialState.COMPLETE:
             oof = st_load(ctx.artifacts.get_bytes(_oof_key(ctx, result.row.index, t.number)))["oof"]
             attrs = t.user_attrs
-            result.trials.append(
-                TrialRecord(
-                    result.row.index,
-                    t.number,
-                    attrs["params"],
-                    attrs["metrics"],
-                    attrs["fold_metrics"],
-                    oof,
-                    float(attrs.get("fit_s", 0.0)),
-                )
+            record = TrialRecord(
+                result.row.index,
+                t.number,
+                attrs["params"],
+                attrs["metrics"],
+                attrs["fold_metrics"],
+                oof,
+                float(attrs.get("fit_s", 0.0)),
             )
+            result.trials.append(record)
+        else:
+            continue
+        if ctx.announced is not None and (result.row.index, t.number) not in ctx.announced:
+            _announce_again(ctx, result.row, t, record)
+
+
+def _announce_again(
+    ctx: SearchContext, row: Row, trial: FrozenTrial, record: TrialRecord | None
+) -> None:
+    """The TrialCompleted of a finished trial from the journal (its times as recorded)."""
+    params = record.params if record else dict(trial.params)
+    clock = {"fit": record.fit_s if record else 0.0, "predict": 0.0}
+    error = None if record else str(trial.user_attrs.get("error", "failed"))
+    ctx.emit(trial_event(ctx, row, trial.number, params, clock, record, error))
 
 
 def _params(trial: optuna.Trial, family: Family, spec: ProblemSpec) -> dict[str, Any]:
