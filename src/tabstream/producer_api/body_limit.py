@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 
 from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tabstream.producer_api.uploads import BodyTooLarge
+from tabstream.producer_api.uploads import counting
 
 _PREDICT = re.compile(r"^/v1/models/[^/]+/predict$")
 
@@ -40,22 +40,7 @@ class BodyLimit:
         if declared is not None and declared > limit:
             await _too_large(limit)(scope, receive, send)
             return
-        await self.app(scope, _counting(receive, limit), send)
-
-
-def _counting(receive: Receive, limit: int) -> Receive:
-    received = 0
-
-    async def counted() -> Message:
-        nonlocal received
-        message = await receive()
-        if message["type"] == "http.request":
-            received += len(message.get("body", b""))
-            if received > limit:
-                raise BodyTooLarge(limit)
-        return message
-
-    return counted
+        await self.app(scope, counting(receive, limit), send)
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:

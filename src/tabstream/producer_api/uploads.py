@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import HTTPException, Request
 from starlette.datastructures import FormData, UploadFile
-from starlette.types import Message
+from starlette.types import Message, Receive
 
 MAX_JSON_BODY = 64 * 1024
 
@@ -31,10 +31,14 @@ def check_declared_length(request: Request, limit: int) -> None:
 
 def limited(request: Request, limit: int) -> Request:
     """A view of ``request`` whose body stream raises 413 once more than ``limit`` bytes came."""
-    received = 0
-    receive = request.receive
+    return Request(request.scope, counting(request.receive, limit))
 
-    async def counting_receive() -> Message:
+
+def counting(receive: Receive, limit: int) -> Receive:
+    """``receive`` raising ``BodyTooLarge`` once the body passed ``limit`` bytes."""
+    received = 0
+
+    async def counted() -> Message:
         nonlocal received
         message = await receive()
         if message["type"] == "http.request":
@@ -43,7 +47,7 @@ def limited(request: Request, limit: int) -> Request:
                 raise BodyTooLarge(limit)
         return message
 
-    return Request(request.scope, counting_receive)
+    return counted
 
 
 async def read_form(request: Request, limit: int) -> tuple[UploadFile, str | None]:
