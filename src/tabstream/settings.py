@@ -135,6 +135,8 @@ class ApiSettings(CommonSettings):
     max_predict_rows: int = Field(default=10_000, ge=1)
     model_cache_mb: int = Field(default=512, ge=1)
     bench_echo: bool = False
+    upload_url_ttl_s: int = Field(default=3600, ge=10, le=7 * 24 * 3600)
+    download_url_ttl_s: int = Field(default=900, ge=10, le=7 * 24 * 3600)
 
     @field_validator("secret_key")
     @classmethod
@@ -148,8 +150,10 @@ class PipelineSettings(BaseSettings):
     """What the training pipeline is configured with (``bootstrap.common.pipeline_options``
     turns it into ``pipeline.options``): CPU threads of a model fit or prediction when its
     params name none (unset: all cores), the local TabICL checkpoints (unset: tabicl is
-    unavailable; nothing is downloaded), and distillation's synthetic rows per split
-    (``DISTILL_SYNTHETIC_ROWS``, else ``DISTILL_RATIO`` x the training rows) and teacher labels.
+    unavailable; nothing is downloaded), ``CPU_FAMILY_MAX_S`` (on a CPU, for runs without a
+    ``time_budget_s``: default families estimated to search longer are left out; 0: no limit),
+    and distillation's synthetic rows per split (``DISTILL_SYNTHETIC_ROWS``, else
+    ``DISTILL_RATIO`` x the training rows) and teacher labels.
     Read by the worker (checked at start) and its job processes, and by the API to load models."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
@@ -157,6 +161,7 @@ class PipelineSettings(BaseSettings):
     family_threads: int | None = None
     tabicl_checkpoint: Path | None = None
     tabicl_regressor_checkpoint: Path | None = None
+    cpu_family_max_s: float = Field(default=900.0, ge=0)
     distill_synthetic_rows: int | None = None
     distill_ratio: float = 1.0
     distill_labels: Literal["sample", "argmax"] = "sample"

@@ -41,8 +41,13 @@ async def test_list_filters_and_pages(api: Api) -> None:
 
 async def test_detail_and_result_of_a_completed_job(api: Api) -> None:
     job_id = await submit(api.client, await upload(api.client))
-    pending = (await api.client.get(f"/v1/results/{job_id}", headers=AUTH_A)).json()
-    assert pending["status"] == "pending" and pending["result_data"] is None
+    pending = await api.client.get(f"/v1/results/{job_id}", headers=AUTH_A)
+    assert pending.status_code == 202 and pending.headers["retry-after"] == "5"
+    assert pending.json() == {
+        "job_id": job_id,
+        "status": "pending",
+        "message": "job is pending; no result yet",
+    }
     await workers.start(api.ctx, "tenant-a", job_id)
     await workers.complete(api.ctx, "tenant-a", job_id)
     job = (await api.client.get(f"/v1/jobs/{job_id}", headers=AUTH_A)).json()

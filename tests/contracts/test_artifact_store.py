@@ -45,6 +45,27 @@ def test_missing_raises_not_found(store: ArtifactStore) -> None:
         store.read_parquet("nope/x.parquet")
 
 
+def test_open_output_then_open_input_streams(store: ArtifactStore) -> None:
+    with store.open_output("uploads/u1/data.csv") as out:
+        out.write(b"a,b\n")
+        out.write(b"1,2\n")
+    with store.open_input("uploads/u1/data.csv") as src:
+        assert src.read(4) == b"a,b\n"
+        src.seek(0)
+        assert src.readall() == b"a,b\n1,2\n"
+    assert store.keys("uploads") == ["uploads/u1/data.csv"]
+    with pytest.raises(ArtifactNotFound):
+        store.open_input("uploads/u2/data.csv")
+
+
+def test_open_output_leaves_nothing_when_the_block_fails(store: ArtifactStore) -> None:
+    with pytest.raises(RuntimeError), store.open_output("uploads/u1/data.csv") as out:
+        out.write(b"partial")
+        raise RuntimeError("client went away")
+    assert not store.exists("uploads/u1/data.csv")
+    assert store.keys() == []
+
+
 def test_append_creates_then_appends(store: ArtifactStore) -> None:
     store.append_bytes("jobs/j/study.journal", b"line1\n")
     store.append_bytes("jobs/j/study.journal", b"line2\n")

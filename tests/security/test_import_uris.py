@@ -22,8 +22,8 @@ import pyarrow as pa
 import pytest
 
 from tabstream.adapters.artifacts import InvalidArtifactKey, validate_key
+from tabstream.adapters.s3_imports import S3ImportConfig
 from tabstream.bootstrap.api import build_api
-from tabstream.producer_api.ingest import S3ImportConfig
 from tabstream.settings import ConfigError
 from tests.api.conftest import AUTH_A, Api, parquet_bytes, running, settings, upload
 

@@ -15,10 +15,12 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from tabstream.schemas import (
+    CURRENT_VERSIONS,
     EVENT_TYPES,
     TERMINAL_TYPES,
     CancelRequested,
     ColumnInfo,
+    Comparison,
     DatasetRegistered,
     Envelope,
     EventPayload,
@@ -29,6 +31,8 @@ from tabstream.schemas import (
     JobStarted,
     LeaderboardEntry,
     ModelRegistered,
+    PredictionsWritten,
+    PredictRequested,
     Producer,
     RegressionTask,
     RowCompleted,
@@ -36,11 +40,14 @@ from tabstream.schemas import (
     TrainerRunRequest,
     TrialCompleted,
     UndecodableEvent,
+    UploadCompleted,
+    UploadCreated,
     decode,
     encode,
     headers,
     json_schemas,
 )
+from tabstream.schemas.connections import FileUploadConnectionConfig, ResolvedSource
 from tabstream.schemas.export import schema_files
 from tabstream.schemas.results import EnsembleInfo, EnsembleMember, Feature, ParetoPoint
 from tabstream.schemas.upcasters import UPCASTERS, upcast, upcaster
@@ -50,6 +57,14 @@ PRODUCER = Producer(service="worker", instance="w-1")
 JOB, DS, MODEL = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 SHA = "ab" * 32
+UPLOAD = uuid.uuid4()
+SOURCE = ResolvedSource(
+    connection_config=FileUploadConnectionConfig(id=UPLOAD),
+    upload_key=f"uploads/{UPLOAD}/a.csv",
+    file_format="csv",
+    columns=["a"],
+    filter=Comparison(col="a", op="ge", value=1),
+)
 
 
 def request(**kw: Any) -> TrainerRunRequest:
@@ -147,6 +162,23 @@ def samples() -> list[EventPayload]:
         JobFailed(job_id=JOB, error="boom", reason="training_error", attempt=1),
         JobCancelled(job_id=JOB, reason=None),
         JobInterrupted(job_id=JOB, lost_attempt=1, reason="rebalance"),
+        UploadCreated(upload_id=UPLOAD, file_format="csv", expires_at=NOW, created_at=NOW),
+        UploadCompleted(
+            upload_id=UPLOAD,
+            key=f"uploads/{UPLOAD}/a.csv",
+            size_bytes=10,
+            sha256=SHA,
+            completed_at=NOW,
+        ),
+        PredictRequested(
+            job_id=JOB,
+            model_id=MODEL,
+            model_sha256=SHA,
+            source=SOURCE,
+            pool="cpu",
+            submitted_at=NOW,
+        ),
+        PredictionsWritten(job_id=JOB, model_id=MODEL, uri="file:///p", rows=3, sha256=SHA),
     ]
 
 
@@ -167,7 +199,7 @@ def test_roundtrip_every_type(payload: EventPayload) -> None:
     assert b" " not in raw.split(b'"payload"')[0]
     assert dict(headers(env)) == {
         "type": payload.type.encode(),
-        "schema_version": b"1",
+        "schema_version": str(type(payload).SCHEMA_VERSION).encode(),
         "tenant": b"acme",
     }
 
@@ -264,8 +296,10 @@ def test_upcaster_registered_twice(v0_jobfailed: None) -> None:
         upcaster("JobFailed", 0)(lambda p: p)
 
 
-def test_production_has_no_v1_upcasters() -> None:
-    assert not UPCASTERS
+def test_production_upcasters_lead_to_current_versions() -> None:
+    """Every registered upcaster starts below its type's current version (no dead ones)."""
+    assert ("RunRequested", 1) in UPCASTERS
+    assert all(v < CURRENT_VERSIONS[t] for t, v in UPCASTERS)
 
 
 def test_run_requested_refuses_plaintext_headers() -> None:
@@ -401,3 +435,22 @@ def test_roundtrip_property(
     env = Envelope.wrap(payload, tenant=tenant, producer=PRODUCER, attempt=attempt, seq=seq)
     env = env.model_copy(update={"occurred_at": at})
     assert decode(encode(env)) == env
+
+
+def test_a_v1_dataset_registered_upcasts_to_v2_without_a_source() -> None:
+    payload = {
+        "type": "DatasetRegistered",
+        "dataset_id": str(DS),
+        "name": "d",
+        "rows": 1,
+        "columns": [{"name": "a", "type": "int64", "nulls": 0}],
+        "sha256": SHA,
+        "uri": "file:///d",
+        "created_at": NOW.isoformat(),
+    }
+    raw = wrap(DatasetRegistered.model_validate(payload)).model_dump(mode="json")
+    raw["schema_version"] = 1
+    env = decode(json.dumps(raw).encode())
+    assert env.schema_version == 2 and env.payload.source is None  # type: ignore[union-attr]
+    with_source = DatasetRegistered.model_validate({**payload, "source": SOURCE})
+    assert decode(encode(wrap(with_source))).payload == with_source

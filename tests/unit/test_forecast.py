@@ -143,7 +143,6 @@ def test_date_columns_are_accepted() -> None:
         ({"timestamp_column": "hr"}, "timestamp column 'hr' must be a timestamp or date"),
         ({"timestamp_column": "mnth"}, "must be a timestamp or date column, not string"),
         ({"horizon": 9000}, "horizon 9000 steps .* longer than the data"),
-        ({"id_column": "weathersit"}, "'heavy rain/snow' of id column 'weathersit' has 1 row"),
         ({"label_column": "weathersit", "id_column": "store"}, "numeric label"),
     ],
 )

@@ -38,8 +38,6 @@ def request_with(flt: dict[str, Any]) -> TrainerRunRequest:
         (cmp(op="in", value="x"), "non-empty list"),
         (cmp(op="in", value=[]), "non-empty list"),
         (cmp(op="not_in"), "non-empty list"),
-        (cmp(op="is_null", value=1), "takes no value"),
-        (cmp(op="is_not_null", value=[1]), "takes no value"),
         (cmp(op="eq"), "single scalar"),
         (cmp(op="lt", value=[1, 2]), "single scalar"),
         (cmp(value={"a": 1}), "value"),
@@ -61,6 +59,14 @@ def test_valid_forms() -> None:
     assert FILTER.validate_python(cmp(op="is_null")).value is None
     assert FILTER.validate_python(cmp(op="ge", value="2024-01-01")).op == "ge"
     assert FILTER.validate_python(cmp(value=True)).value is True
+
+
+@pytest.mark.parametrize("value", [1, [1], "x", None, {"any": "thing"}])
+@pytest.mark.parametrize("op", ["is_null", "is_not_null"])
+def test_null_ops_ignore_value(op: Any, value: Any) -> None:
+    """The reference leaves ``value`` unused for the null ops: accepted and dropped."""
+    assert FILTER.validate_python(cmp(op=op, value=value)) == Comparison(col="c", op=op)
+    assert Comparison(col="c", op=op, value=value).value is None
 
 
 def test_depth_limit_in_request() -> None:

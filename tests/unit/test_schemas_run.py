@@ -113,9 +113,21 @@ def test_grid_size_accepted(g: float) -> None:
     assert TrainerRunRequest.model_validate(minimal(metrics=["rmse", "r2"], grid_size=g))
 
 
-def test_grid_size_needs_two_metrics() -> None:
-    rejects(minimal(metrics=["rmse"], grid_size=0.5), "at least two metrics")
-    rejects(minimal(grid_size=0.5), "at least two metrics")
+def test_grid_size_with_one_metric_is_accepted() -> None:
+    """Lenient like the reference: only multi-metric requests sweep when grid_size is set."""
+    for body in (minimal(metrics=["rmse"], grid_size=0.5), minimal(grid_size=0.5)):
+        assert TrainerRunRequest.model_validate(body).grid_size == 0.5
+
+
+@pytest.mark.parametrize("t", [0, -1, 7 * 86400 + 1, "soon"])
+def test_time_budget_rejected(t: Any) -> None:
+    rejects(minimal(time_budget_s=t), "time_budget_s")
+
+
+@pytest.mark.parametrize("t", [0.5, 60, 7 * 86400])
+def test_time_budget_accepted(t: float) -> None:
+    assert TrainerRunRequest.model_validate(minimal(time_budget_s=t)).time_budget_s == t
+    assert TrainerRunRequest.model_validate(minimal()).time_budget_s is None
 
 
 def test_both_teachers_rejected() -> None:

@@ -16,6 +16,7 @@ from fastapi import FastAPI
 
 from tabstream.adapters.bus.port import BusUnavailable, EventLog
 from tabstream.adapters.models.pipeline_server import PipelineModelServer
+from tabstream.adapters.s3_imports import S3ImportConfig
 from tabstream.adapters.secrets import HeaderCipher, derive_key
 from tabstream.bootstrap.common import (
     CONNECT_RETRY_S,
@@ -29,8 +30,8 @@ from tabstream.common.logs import get_logger
 from tabstream.common.prometheus import ApiMetrics, serve_metrics
 from tabstream.producer_api import ApiContext, ApiLimits, ApiTopics, create_app
 from tabstream.producer_api.auth import Authenticator, parse_static_tokens
-from tabstream.producer_api.ingest import S3ImportConfig
 from tabstream.producer_api.observability import install_metrics
+from tabstream.producer_api.signed_urls import SignedUrls
 from tabstream.producer_api.tokens import RefreshTokenStore
 from tabstream.projection import ProjectionReadModel, ProjectionService, ProjectionStore
 from tabstream.schemas import Producer
@@ -104,6 +105,7 @@ def build_api(
         ),
         cipher=HeaderCipher(secret),
         digest_key=derive_key(secret, "tabstream/request-digest/v1"),
+        signed_urls=SignedUrls(derive_key(secret, "tabstream/signed-urls/v1")),
         topics=topics,
         limits=limits,
         producer=Producer(
@@ -209,6 +211,8 @@ def _limits(settings: ApiSettings) -> ApiLimits:
         public_docs=settings.public_docs,
         max_predict_rows=settings.max_predict_rows,
         model_cache_mb=settings.model_cache_mb,
+        upload_url_ttl_s=settings.upload_url_ttl_s,
+        download_url_ttl_s=settings.download_url_ttl_s,
     )
 
 

@@ -2,13 +2,17 @@
 
 The worker starts it with the job spec on stdin; this builds the artifact store, the pipeline's
 options (``TABSTREAM_FAMILY_THREADS``, TabICL checkpoints, ``TABSTREAM_DISTILL_*``) and the run's
-teacher, then runs one attempt (``consumer.attempt.run_spec``)."""
+teacher and, for prediction jobs, the operator's S3 filesystem (``TABSTREAM_S3_ENDPOINT``,
+``TABSTREAM_S3_REGION``), then runs one attempt (``consumer.attempt.run_spec``)."""
 
 from __future__ import annotations
 
 import sys
 
+import pyarrow.fs as pafs
+
 from tabstream.adapters.artifacts.port import ArtifactNotFound, ArtifactStore
+from tabstream.adapters.s3_imports import S3ImportConfig
 from tabstream.adapters.teacher import teacher_from_settings
 from tabstream.bootstrap.common import build_artifacts, pipeline_options
 from tabstream.common.logs import get_logger
@@ -56,13 +60,17 @@ def main() -> None:
     should_stop = StopFlag()
     spec = JobSpec.from_bytes(sys.stdin.buffer.readline())
     exit_with_parent()
-    artifacts = build_artifacts(CommonSettings(artifacts_uri=spec.artifacts_uri))
+    settings = CommonSettings(artifacts_uri=spec.artifacts_uri)
+    artifacts = build_artifacts(settings)
     options = pipeline_options(PipelineSettings())
 
     def teacher_for(request: TrainerRunRequest) -> Teacher | None:
         return build_teacher(request, artifacts, spec.teacher_sha256, options.families)
 
-    run_spec(spec, out, should_stop, artifacts, teacher_for, options)
+    def s3_filesystem() -> pafs.FileSystem:
+        return S3ImportConfig.from_settings(settings.s3_endpoint, settings.s3_region).filesystem()
+
+    run_spec(spec, out, should_stop, artifacts, teacher_for, options, s3_filesystem)
     out.flush()
 
 

@@ -63,11 +63,12 @@ def parse_pools(text: str) -> tuple[str, ...]:
 
 def pipeline_options(settings: PipelineSettings) -> PipelineOptions:
     """The pipeline's options from its settings (``TABSTREAM_FAMILY_THREADS``,
-    ``TABSTREAM_TABICL_*CHECKPOINT``, ``TABSTREAM_DISTILL_*``)."""
+    ``TABSTREAM_TABICL_*CHECKPOINT``, ``TABSTREAM_CPU_FAMILY_MAX_S``, ``TABSTREAM_DISTILL_*``)."""
     families = FamilyOptions(
         threads=settings.family_threads,
         tabicl_checkpoint=settings.tabicl_checkpoint,
         tabicl_regressor_checkpoint=settings.tabicl_regressor_checkpoint,
+        cpu_family_max_s=settings.cpu_family_max_s,
     )
     distill = DistillOptions(
         synthetic_rows=settings.distill_synthetic_rows,

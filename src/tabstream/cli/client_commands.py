@@ -158,6 +158,9 @@ def run_command(
     strategy: str | None = typer.Option(None, "--strategy", help="optuna or random"),
     grid_size: float | None = typer.Option(None, "--grid-size", help="Pareto weight step"),
     seed: int | None = typer.Option(None, "--seed", help="random_state"),
+    time_limit: float | None = typer.Option(
+        None, "--time-limit", help="seconds the whole job may take (n_trials becomes a cap)"
+    ),
     id_column: str | None = typer.Option(None, "--id-column", help="series id (sequence)"),
     ts_column: str | None = typer.Option(None, "--timestamp-column", help="time (sequence)"),
     horizon: int | None = typer.Option(None, "--horizon", help="forecast horizon"),
@@ -179,6 +182,7 @@ def run_command(
             "strategy": strategy,
             "grid_size": grid_size,
             "random_state": seed,
+            "time_budget_s": time_limit,
         }
         given = {k: v for k, v in fields.items() if v is not None}
         job = api.run(dataset, _task(task, label, extra), **given)

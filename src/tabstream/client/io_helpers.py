@@ -80,6 +80,15 @@ def table_bytes(data: Any) -> tuple[bytes, str]:
     return sink.getvalue(), "data.parquet"
 
 
+def upload_bytes(data: Any) -> tuple[bytes, str]:
+    """(bytes, file_format) to upload: a CSV/Parquet path as it is (by its first bytes), a
+    DataFrame or pyarrow Table as Parquet."""
+    if isinstance(data, str | Path):
+        content = Path(data).read_bytes()
+        return content, "parquet" if content[:4] == b"PAR1" else "csv"
+    return table_bytes(data)[0], "parquet"
+
+
 def read_table(path: str | Path) -> Any:
     """A pandas DataFrame from a CSV or Parquet file (by extension; CSV otherwise)."""
     import pandas as pd

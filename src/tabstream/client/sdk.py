@@ -20,45 +20,26 @@ import contextlib
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from tabstream.client.api_errors import ApiError, JobFailed, detail_of
 from tabstream.client.io_helpers import (
     TERMINAL_EVENTS,
     TERMINAL_STATUSES,
-    error_message,
     parse_sse,
-    read_table,
     table_bytes,
-    to_samples,
+    upload_bytes,
 )
+from tabstream.client.model_handle import Model, columns_spec
 from tabstream.schemas import DatasetInfo, JobResultResponse, TrainerRunRequest
 from tabstream.settings import ClientSettings
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 RETRY_STATUSES = frozenset({502, 503, 504})
-PREDICT_BATCH = 5000
 _SSE_TIMEOUT = httpx.Timeout(10.0, read=60.0)
-
-
-class ApiError(Exception):
-    """The server answered with an error status (``status``, ``detail``) or was unreachable
-    (``status`` 0)."""
-
-    def __init__(self, status: int, detail: Any, message: str | None = None) -> None:
-        self.status, self.detail = status, detail
-        super().__init__(message or error_message(status, detail))
-
-
-class JobFailed(Exception):
-    """A job ended failed or cancelled; ``message`` is the server's."""
-
-    def __init__(self, job_id: str, status: str, message: str) -> None:
-        self.job_id, self.status, self.message = job_id, status, message
-        super().__init__(f"job {job_id} {status}: {message}")
 
 
 class Client:
@@ -110,7 +91,7 @@ class Client:
                 self._sleep(attempt, response.headers.get("retry-after"))
                 continue
             if response.status_code >= 400:
-                raise ApiError(response.status_code, _detail(response))
+                raise ApiError(response.status_code, detail_of(response))
             return response
         raise AssertionError("unreachable")
 
@@ -137,16 +118,44 @@ class Client:
         form = {"name": name} if name else {}
         files = {"file": (filename, content, "application/octet-stream")}
         response = self.request("POST", "/v1/datasets", files=files, data=form)
-        return DatasetInfo.model_validate(response.json())
+        return _dataset_info(response.json())
+
+    def upload_file(
+        self,
+        data: str | Path | Any,
+        *,
+        name: str | None = None,
+        columns: list[str] | None = None,
+        filter: dict[str, Any] | None = None,
+    ) -> DatasetInfo:
+        """Register a dataset through the reference API's upload flow (POST /v1/uploads, PUT
+        the bytes to the signed ``upload_url``, POST /v1/datasets with the upload's
+        ``connection_config``), keeping only ``columns`` and the rows ``filter`` selects."""
+        config = self.upload(data)
+        body: dict[str, Any] = {"connection_config": config, "columns": columns_spec(columns)}
+        body.update(filter=filter, name=name)
+        clean = {k: v for k, v in body.items() if v is not None}
+        return _dataset_info(self.request("POST", "/v1/datasets", json=clean).json())
+
+    def upload(self, data: str | Path | Any) -> dict[str, Any]:
+        """Upload a CSV/Parquet path, a DataFrame or a pyarrow Table (POST /v1/uploads, then
+        one PUT to the signed URL); the completed upload's ``connection_config``."""
+        content, file_format = upload_bytes(data)
+        created = self.request("POST", "/v1/uploads", json={"file_format": file_format}).json()
+        headers = {"Content-Type": created["content_type"]}
+        put = self.http.put(created["upload_url"], content=content, headers=headers)
+        if put.status_code >= 400:
+            raise ApiError(put.status_code, detail_of(put))
+        return dict(put.json()["connection_config"])
 
     def datasets(self, limit: int = 50) -> list[DatasetInfo]:
         """The caller's datasets (first page)."""
         page = self.get_json("/v1/datasets", limit=limit)
-        return [DatasetInfo.model_validate(d) for d in page["items"]]
+        return [_dataset_info(d) for d in page["items"]]
 
     def dataset(self, dataset_id: str | uuid.UUID) -> DatasetInfo:
         """One dataset."""
-        return DatasetInfo.model_validate(self.get_json(f"/v1/datasets/{dataset_id}"))
+        return _dataset_info(self.get_json(f"/v1/datasets/{dataset_id}"))
 
     # -- runs and jobs -----------------------------------------------------------------------
 
@@ -156,9 +165,13 @@ class Client:
         task: dict[str, Any] | Any,
         *,
         idempotency_key: str | None = None,
+        time_budget_s: float | None = None,
         **fields: Any,
     ) -> Job:
-        """Submit a TrainerRun (validated locally against the shared schema first)."""
+        """Submit a TrainerRun (validated locally against the shared schema first);
+        ``time_budget_s``: the wall-clock seconds the whole job may take (None: no limit)."""
+        if time_budget_s is not None:
+            fields["time_budget_s"] = time_budget_s
         if hasattr(task, "model_dump"):
             task = task.model_dump(mode="json")
         request = TrainerRunRequest.model_validate(
@@ -223,7 +236,7 @@ class Job:
         ) as response:
             if response.status_code >= 400:
                 response.read()
-                raise ApiError(response.status_code, _detail(response))
+                raise ApiError(response.status_code, detail_of(response))
             for event in parse_sse(_until(response.iter_lines(), deadline)):
                 yield event.data
                 if event.data.get("type") in TERMINAL_EVENTS:
@@ -257,8 +270,13 @@ class Job:
         raise JobFailed(self.id, status, str(reason))
 
     def result(self) -> JobResultResponse:
-        """The outcome: leaderboard, best model, ensemble, Pareto front, or the error."""
-        return JobResultResponse.model_validate(self.client.get_json(f"/v1/results/{self.id}"))
+        """The outcome: leaderboard, best model, ensemble, Pareto front, or the error (a job
+        still running has only its status: the API answers 202)."""
+        response = self.client.request("GET", f"/v1/results/{self.id}")
+        body = response.json()
+        if response.status_code == 202:
+            return JobResultResponse(job_id=body["job_id"], status=body["status"])
+        return JobResultResponse.model_validate(body)
 
     def cancel(self) -> dict[str, Any]:
         """Request cancellation (409 ApiError when the job already ended)."""
@@ -272,51 +290,13 @@ class Job:
         return self.client.model(model_id)
 
 
-@dataclass
-class Predictions:
-    """Model output: labels or values, and class probabilities for classification."""
-
-    predictions: list[Any]
-    probabilities: list[list[float | None]] | None = None
-    classes: list[Any] | None = None
-
-    def to_frame(self) -> Any:
-        """A pandas DataFrame: ``prediction`` plus one ``proba_<class>`` column per class."""
-        import pandas as pd
-
-        frame = pd.DataFrame({"prediction": self.predictions})
-        if self.probabilities is not None and self.classes is not None:
-            for i, label in enumerate(self.classes):
-                frame[f"proba_{label}"] = [row[i] for row in self.probabilities]
-        return frame
+def _dataset_info(data: dict[str, Any]) -> DatasetInfo:
+    """A DatasetInfo from a dataset response (fields this SDK does not know are ignored, so
+    a newer server may add some)."""
+    return DatasetInfo.model_validate({k: v for k, v in data.items() if k in DATASET_FIELDS})
 
 
-class Model:
-    """A registered model; ``info`` is GET /v1/models/{id}."""
-
-    def __init__(self, client: Client, info: dict[str, Any]) -> None:
-        self.client, self.info = client, info
-        self.id = str(info["model_id"])
-
-    @property
-    def feature_names(self) -> list[str]:
-        """The model's input columns."""
-        return [f["name"] for f in self.info.get("features", [])]
-
-    def predict(self, data: Any) -> Predictions:
-        """Predict a DataFrame, pyarrow Table or CSV/Parquet path (extra columns ignored)."""
-        frame = _frame(data)
-        names = [n for n in self.feature_names if n in frame.columns] or list(frame.columns)
-        out = Predictions([], None, None)
-        for start in range(0, max(len(frame), 1), PREDICT_BATCH):
-            chunk = frame.iloc[start : start + PREDICT_BATCH]
-            body = {"samples": to_samples(chunk, names), "feature_names": names}
-            got = self.client.request("POST", f"/v1/models/{self.id}/predict", json=body).json()
-            out.predictions += got["predictions"]
-            out.classes = got.get("classes")
-            if got.get("probabilities") is not None:
-                out.probabilities = (out.probabilities or []) + got["probabilities"]
-        return out
+DATASET_FIELDS = frozenset(DatasetInfo.model_fields)
 
 
 def _until(lines: Iterator[str], deadline: float | None) -> Iterator[str]:
@@ -325,19 +305,3 @@ def _until(lines: Iterator[str], deadline: float | None) -> Iterator[str]:
         if deadline is not None and time.monotonic() >= deadline:
             return
         yield line
-
-
-def _frame(data: Any) -> Any:
-    if isinstance(data, str | Path):
-        return read_table(data)
-    if hasattr(data, "to_pandas"):
-        return data.to_pandas()
-    return data
-
-
-def _detail(response: httpx.Response) -> Any:
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:500] or response.reason_phrase
-    return body.get("detail", body) if isinstance(body, dict) else body

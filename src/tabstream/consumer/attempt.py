@@ -63,18 +63,22 @@ def run_spec(
     artifacts: Any,
     teacher_for: Callable[[Any], Any],
     options: Any = None,
+    s3_filesystem: Callable[[], Any] | None = None,
 ) -> None:
     """Run the pipeline for ``spec`` on ``artifacts`` and write events and the outcome to
     ``out``; ``teacher_for(request)`` builds the run's teacher (ValueError: refused);
-    ``options`` are the pipeline's (``pipeline.options.PipelineOptions``, None: defaults)."""
+    ``options`` are the pipeline's (``pipeline.options.PipelineOptions``, None: defaults).
+    A prediction job (``spec.kind == "predict"``) runs ``predict_attempt.run_predict``, which
+    reads S3 sources with ``s3_filesystem()``. A completed job's result.json is stored in
+    ``artifacts`` before its result line (``job_result``)."""
+    if getattr(spec, "kind", "train") == "predict":
+        from tabstream.consumer.predict_attempt import run_predict
+
+        run_predict(spec, out, should_stop, artifacts, options, s3_filesystem)
+        return
     from uuid import UUID
 
-    from tabstream.consumer.protocol import (
-        cancelled_line,
-        error_line,
-        event_line,
-        result_line,
-    )
+    from tabstream.consumer.protocol import cancelled_line, error_line, event_line
     from tabstream.pipeline.train import (
         Cancelled,
         DatasetRef,
@@ -104,6 +108,7 @@ def run_spec(
             spec.device,
             job_id=UUID(spec.job_id),
             should_stop=should_stop,
+            time_budget_s=request.time_budget_s,
             teacher=teacher,
             options=options,
             announced=_announced(spec.announced_trials),
@@ -115,7 +120,18 @@ def run_spec(
     except Exception as exc:
         out.write(error_line("training_error", f"{type(exc).__name__}: {exc}"))
     else:
-        out.write(result_line(job_completed_event(result)))
+        out.write(_completed_line(artifacts, job_completed_event(result)))
+
+
+def _completed_line(artifacts: Any, completed: Any) -> bytes:
+    """The result line, once the job's result.json is stored (an error line when it cannot be)."""
+    from tabstream.consumer.job_result import with_stored_result
+    from tabstream.consumer.protocol import error_line, result_line
+
+    try:
+        return result_line(with_stored_result(artifacts, completed))
+    except Exception as exc:
+        return error_line("training_error", f"cannot store result.json: {exc!r}")
 
 
 def _announced(trials: list[list[int]] | None) -> frozenset[tuple[int, int]] | None:

@@ -12,6 +12,7 @@ from tabstream.schemas.events import (
     EventPayload,
     JobFailed,
     JobInterrupted,
+    PredictRequested,
     Producer,
     RunRequested,
     UndecodableEvent,
@@ -21,14 +22,32 @@ from tabstream.schemas.events import (
 
 @dataclass(frozen=True)
 class Command:
-    """A decoded RunRequested with its envelope."""
+    """A decoded job command (RunRequested: train; PredictRequested: score a dataset) with its
+    envelope."""
 
     envelope: Envelope
-    run: RunRequested
+    payload: RunRequested | PredictRequested
 
     @property
     def job_id(self) -> str:
-        return str(self.run.job_id)
+        return str(self.payload.job_id)
+
+    @property
+    def job_uuid(self) -> uuid.UUID:
+        """The job id as a UUID (for event payloads)."""
+        return self.payload.job_id
+
+    @property
+    def run(self) -> RunRequested:
+        """The training command (TypeError for a prediction job)."""
+        if not isinstance(self.payload, RunRequested):
+            raise TypeError(f"job {self.job_id} is a prediction job, not a training run")
+        return self.payload
+
+    @property
+    def predict(self) -> PredictRequested | None:
+        """The prediction command, None for a training run."""
+        return self.payload if isinstance(self.payload, PredictRequested) else None
 
     @property
     def tenant(self) -> str:
@@ -36,7 +55,7 @@ class Command:
 
 
 class PoisonCommand(ValueError):
-    """A command record that can never run (undecodable, unknown version, not a RunRequested)."""
+    """A command record that can never run (undecodable, unknown version, not a job command)."""
 
 
 def parse_command(record: Record) -> Command:
@@ -45,8 +64,10 @@ def parse_command(record: Record) -> Command:
         env = decode(record.value)
     except UndecodableEvent as exc:
         raise PoisonCommand(str(exc)) from None
-    if not isinstance(env.payload, RunRequested):
-        raise PoisonCommand(f"expected RunRequested on a command topic, got {env.type}")
+    if not isinstance(env.payload, RunRequested | PredictRequested):
+        raise PoisonCommand(
+            f"expected RunRequested or PredictRequested on a command topic, got {env.type}"
+        )
     return Command(env, env.payload)
 
 

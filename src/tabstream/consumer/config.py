@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from tabstream.schemas.checks import pareto_weight_count
+from tabstream.schemas.checks import weight_vector_count
 from tabstream.schemas.run import TrainerRunRequest
 from tabstream.settings import inherited_environment
 
@@ -72,8 +72,7 @@ def trials_total(request: TrainerRunRequest) -> int:
     """Trials the request asks for (0 when the model types are chosen by the pipeline)."""
     if not request.model_types:
         return 0
-    rows = len(request.model_types)
-    metrics = len(request.metrics or [])
-    if request.grid_size is not None and metrics >= 2:
-        rows *= pareto_weight_count(metrics, request.grid_size)
+    rows = len(request.model_types) * weight_vector_count(
+        len(request.metrics or []), request.grid_size
+    )
     return rows * request.n_trials

@@ -187,6 +187,7 @@ class JobLedger:
         self._tail = tail
         self._jobs: dict[str, JobHistory] = {}
         self._models: dict[str, tuple[str, str]] = {}
+        self._families: dict[str, list[str]] = {}
         tail.route(topic, self.apply)
 
     async def sync(self, job_id: str) -> JobHistory:
@@ -201,6 +202,10 @@ class JobLedger:
     def model(self, model_id: str) -> tuple[str, str] | None:
         """(tenant, sha256) of a registered model as its ModelRegistered event recorded it."""
         return self._models.get(model_id)
+
+    def model_families(self, model_id: str) -> list[str]:
+        """The families of a registered model ([] when unknown)."""
+        return list(self._families.get(model_id, []))
 
     def apply(self, record: Record) -> None:
         """Fold one events record (records of other types are skipped by their header)."""
@@ -217,6 +222,7 @@ class JobLedger:
             job.attempts = max(job.attempts, p.attempt)
         elif isinstance(p, ModelRegistered):
             self._models[str(p.model_id)] = (env.tenant, p.sha256)
+            self._families[str(p.model_id)] = list(p.families)
         elif isinstance(p, JobInterrupted):
             self._jobs.setdefault(str(p.job_id), JobHistory()).interrupted.add(p.lost_attempt)
         elif isinstance(p, TrialCompleted):

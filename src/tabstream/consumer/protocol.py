@@ -2,7 +2,8 @@
 
 Lines the child writes (one JSON object each):
 ``{"kind": "event", "type": T, "payload": {...}}`` for TrialCompleted, RowCompleted,
-ModelRegistered; then exactly one of ``{"kind": "result", "payload": {...JobCompleted}}``,
+ModelRegistered (training) and PredictionsWritten (prediction jobs); then exactly one of
+``{"kind": "result", "payload": {...JobCompleted}}``,
 ``{"kind": "error", "reason": R, "error": "..."}`` or ``{"kind": "cancelled"}``.
 The spec carries the decrypted teacher headers, so it travels only over the stdin pipe.
 """
@@ -11,12 +12,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from tabstream.schemas.events import (
     EventPayload,
     JobCompleted,
     ModelRegistered,
+    PredictionsWritten,
     RowCompleted,
     TrialCompleted,
 )
@@ -25,13 +27,18 @@ PROGRESS_TYPES: dict[str, type[EventPayload]] = {
     "TrialCompleted": TrialCompleted,
     "RowCompleted": RowCompleted,
     "ModelRegistered": ModelRegistered,
+    "PredictionsWritten": PredictionsWritten,
 }
 FAIL_REASONS = frozenset({"invalid_input", "training_error", "not_executable", "timeout"})
 
 
 @dataclass(frozen=True)
 class JobSpec:
-    """Everything the child needs to run one attempt of one job."""
+    """Everything the child needs to run one attempt of one job.
+
+    ``kind`` is ``train`` (``request``: the TrainerRunRequest, teacher headers decrypted) or
+    ``predict`` (``request``: the PredictRequested command; ``dataset_id`` is empty and
+    ``dataset_key`` the upload's artifact key, if any)."""
 
     job_id: str
     attempt: int
@@ -44,6 +51,7 @@ class JobSpec:
     announced_trials: list[list[int]] | None = None
     """From attempt 2 on: [row, trial] of every TrialCompleted already in the log, so the
     attempt announces the trials its journal holds but the log lost (a crash between the two)."""
+    kind: Literal["train", "predict"] = "train"
 
     def to_bytes(self) -> bytes:
         """One JSON line."""

@@ -20,6 +20,7 @@ from tabstream.schemas.events import (
     JobFailed,
     JobInterrupted,
     JobStarted,
+    PredictRequested,
     Producer,
 )
 
@@ -68,14 +69,14 @@ async def run_attempt(ctx: JobContext, record: Record, cmd: Command, hist: JobHi
     if hist.open_attempt is not None:
         reason = "attempt lost: its worker or training process stopped without an outcome"
         await emitter.emit(
-            JobInterrupted(job_id=cmd.run.job_id, lost_attempt=hist.open_attempt, reason=reason)
+            JobInterrupted(job_id=cmd.job_uuid, lost_attempt=hist.open_attempt, reason=reason)
         )
     await emitter.emit(_started(ctx, cmd, attempt))
     try:
         spec = _spec(ctx, cmd, attempt, hist)
     except ValueError as exc:
         failed = JobFailed(
-            job_id=cmd.run.job_id, error=str(exc), reason="invalid_input", attempt=attempt
+            job_id=cmd.job_uuid, error=str(exc), reason="invalid_input", attempt=attempt
         )
         await emitter.finish(ctx.consumer, record, [failed])
         return True
@@ -84,20 +85,31 @@ async def run_attempt(ctx: JobContext, record: Record, cmd: Command, hist: JobHi
 
 
 def _started(ctx: JobContext, cmd: Command, attempt: int) -> JobStarted:
-    request = cmd.run.request
+    if cmd.predict is not None:  # no trials; the model's families when it is the tenant's
+        model_id = str(cmd.predict.model_id)
+        registered = ctx.ledger.model(model_id)
+        ours = registered is not None and registered[0] == cmd.tenant
+        model_types = ctx.ledger.model_families(model_id) if ours else []
+        chosen, total = False, 0
+    else:
+        request = cmd.run.request
+        model_types = list(request.model_types or [])
+        chosen, total = request.model_types is None, trials_total(request)
     return JobStarted(
-        job_id=cmd.run.job_id,
+        job_id=cmd.job_uuid,
         attempt=attempt,
         worker=ctx.producer.instance,
         device=ctx.config.device_label,
         pool=ctx.config.pool,
-        model_types=list(request.model_types or []),
-        default_models_chosen=request.model_types is None,
-        trials_total=trials_total(request),
+        model_types=model_types,
+        default_models_chosen=chosen,
+        trials_total=total,
     )
 
 
 def _spec(ctx: JobContext, cmd: Command, attempt: int, hist: JobHistory) -> JobSpec:
+    if cmd.predict is not None:
+        return _predict_spec(ctx, cmd, cmd.predict, attempt)
     request = cmd.run.request.model_dump(mode="json")
     if cmd.run.encrypted_headers:
         if ctx.decrypt is None:
@@ -113,6 +125,30 @@ def _spec(ctx: JobContext, cmd: Command, attempt: int, hist: JobHistory) -> JobS
         device=ctx.config.device,
         artifacts_uri=ctx.config.artifacts_uri,
         announced_trials=[list(t) for t in sorted(hist.announced)] if attempt > 1 else None,
+    )
+
+
+def _predict_spec(
+    ctx: JobContext, cmd: Command, predict: PredictRequested, attempt: int
+) -> JobSpec:
+    """The spec of a prediction job; ValueError when the model is not one the log registered
+    for this tenant (another tenant's is refused alike, never confirmed) or its bundle changed
+    since the request."""
+    model_id = str(predict.model_id)
+    registered = ctx.ledger.model(model_id)
+    if registered is None or registered[0] != cmd.tenant:
+        raise ValueError(f"model {model_id} is not a registered model of this tenant")
+    if registered[1] != predict.model_sha256:
+        raise ValueError(f"model {model_id} does not match the sha256 the request recorded")
+    return JobSpec(
+        job_id=cmd.job_id,
+        attempt=attempt,
+        dataset_id="",
+        dataset_key=predict.source.upload_key or "",
+        request=predict.model_dump(mode="json"),
+        device=ctx.config.device,
+        artifacts_uri=ctx.config.artifacts_uri,
+        kind="predict",
     )
 
 
@@ -172,7 +208,7 @@ async def _conclude(
     outcome: ChildOutcome,
     why: str,
 ) -> bool:
-    job_id, attempt = cmd.run.job_id, emitter.attempt
+    job_id, attempt = cmd.job_uuid, emitter.attempt
     _log.info("attempt ended", job_id=cmd.job_id, attempt=attempt, outcome=outcome.kind, why=why)
     if outcome.kind == "stopped" and why == "shutdown":
         await emitter.emit(

@@ -103,7 +103,7 @@ class Slot:
             return True
         await ctx.cancels.sync()
         if cmd.job_id in ctx.cancels.cancelled:
-            cancelled = JobCancelled(job_id=cmd.run.job_id, reason="cancelled before it started")
+            cancelled = JobCancelled(job_id=cmd.job_uuid, reason="cancelled before it started")
             env = Envelope.wrap(cancelled, tenant=cmd.tenant, producer=ctx.producer)
             await commit_with(ctx.consumer, record, [envelope_record(ctx.topics.events, env)])
             return True

@@ -1,10 +1,10 @@
 """What the operator configures for the pipeline, passed down as arguments (never read here).
 
 The pipeline reads no environment: ``tabstream.settings`` reads ``TABSTREAM_FAMILY_THREADS``,
-``TABSTREAM_TABICL_CHECKPOINT``, ``TABSTREAM_TABICL_REGRESSOR_CHECKPOINT`` and
-``TABSTREAM_DISTILL_*``, and the composition root (``tabstream.bootstrap``) turns them into
-these options for ``train.run`` (and ``FamilyOptions`` for loading models to predict). The
-defaults are those of unset variables.
+``TABSTREAM_TABICL_CHECKPOINT``, ``TABSTREAM_TABICL_REGRESSOR_CHECKPOINT``,
+``TABSTREAM_CPU_FAMILY_MAX_S`` and ``TABSTREAM_DISTILL_*``, and the composition root
+(``tabstream.bootstrap``) turns them into these options for ``train.run`` (and
+``FamilyOptions`` for loading models to predict). The defaults are those of unset variables.
 """
 
 from __future__ import annotations
@@ -27,11 +27,15 @@ class FamilyOptions:
     - ``tabicl_checkpoint`` / ``tabicl_regressor_checkpoint``: the local TabICL weights for
       classification / regression; None: tabicl is unavailable for that task (nothing is ever
       downloaded).
+    - ``cpu_family_max_s``: on a CPU, for a run without ``time_budget_s``, the most seconds one
+      family's search is expected to take (``families.cpu_search_seconds``): a default family
+      over it is left out, an explicitly requested one gets a note; 0: no limit.
     """
 
     threads: int | None = None
     tabicl_checkpoint: Path | None = None
     tabicl_regressor_checkpoint: Path | None = None
+    cpu_family_max_s: float = 900.0
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,9 @@ gets an equal share of what is left, so time a row does not use passes on); a ro
 trials when the next would not fit its share, and a trial running past it stops between folds
 (see ``search.study``). The finish (refit or ensemble) then runs in the reserve (an ensemble
 skips the all-rows refits of members that would not fit before the end); ``n_trials`` stays an
-upper bound. ``None`` (the default) means no time limit: results are unchanged.
+upper bound. ``None`` (the default) means no time limit: results are unchanged. The worker
+passes the request's ``time_budget_s``. On a CPU without one, default families estimated to
+take too long are left out and named in the notes (``families.choice``).
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from uuid import UUID
 import optuna
 
 from tabstream.pipeline.distill.augment import Augmented, augment, fidelity
-from tabstream.pipeline.families import Families, default_model_types
+from tabstream.pipeline.families import Families
+from tabstream.pipeline.families.choice import choose_model_types
 from tabstream.pipeline.finish.leaderboard import finish
 from tabstream.pipeline.finish.register import Job
 from tabstream.pipeline.options import DistillOptions, PipelineOptions
@@ -38,10 +41,15 @@ from tabstream.pipeline.search.rows import Cancelled, Row, RowResult, SearchCont
 from tabstream.pipeline.search.scoring import Metric, resolve_metrics, with_mase_scale
 from tabstream.pipeline.search.study import run_row
 from tabstream.pipeline.tasks.filter_compile import FilterError
-from tabstream.pipeline.tasks.prepare import NotExecutableYet, prepare
+from tabstream.pipeline.tasks.prepare import NotExecutableYet, prepare, prepare_notes
 from tabstream.pipeline.tasks.splits import make_splits
 from tabstream.pipeline.types import Artifacts, DataError, Emit, Teacher
-from tabstream.schemas.checks import MODEL_TYPES, check_pareto_rows, check_random_state
+from tabstream.schemas.checks import (
+    MODEL_TYPES,
+    check_pareto_rows,
+    check_random_state,
+    is_pareto_sweep,
+)
 from tabstream.schemas.events import JobCompleted
 from tabstream.schemas.results import EnsembleInfo, LeaderboardEntry, ParetoPoint
 from tabstream.schemas.run import TrainerRunRequest
@@ -189,14 +197,11 @@ def _setup(
         raise PipelineInputError(str(exc), "not_executable") from exc
     except (DataError, FilterError, ValueError, KeyError) as exc:
         raise PipelineInputError(str(exc)) from exc
-    notes = []
-    if prepared.dropped_label_nulls:
-        notes.append(f"dropped {prepared.dropped_label_nulls} rows with a missing label")
-    model_types, chosen = _model_types(
+    notes = prepare_notes(prepared)
+    choice = choose_model_types(
         request, prepared.n_rows, prepared.features.num_columns, device, families, time_budget_s
     )
-    if chosen:
-        notes.append(f"default model types chosen: {model_types}")
+    notes.extend(choice.notes)
     ctx = SearchContext(
         job_id,
         prepared.features,
@@ -214,7 +219,7 @@ def _setup(
         families,
     )
     features = [(f.name, str(f.type)) for f in prepared.features.schema]
-    return Job(request, ctx, features, notes, prepared.recipe), model_types, chosen
+    return Job(request, ctx, features, notes, prepared.recipe), choice.model_types, choice.chosen
 
 
 def _search(job: Job, rows: list[Row], start: float, budget: float | None) -> list[RowResult]:
@@ -270,20 +275,6 @@ def _add_fidelity(job: Job, results: list[RowResult], aug: Augmented) -> None:
             job.notes.append(f"row {r.row.index} ({r.row.family}) fidelity to teacher: {shown}")
 
 
-def _model_types(
-    request: TrainerRunRequest,
-    n_rows: int,
-    n_cols: int,
-    device: str,
-    families: Families,
-    time_budget_s: float | None = None,
-) -> tuple[list[str], bool]:
-    if request.model_types:
-        return list(request.model_types), False
-    tabicl = families["tabicl"].available() is None
-    return default_model_types(n_rows, n_cols, device, tabicl, time_budget_s), True
-
-
 def _check_admission(request: TrainerRunRequest) -> None:
     """The API's admission rules again, for commands that entered the log before them."""
     try:
@@ -296,7 +287,7 @@ def _check_admission(request: TrainerRunRequest) -> None:
 
 def _rows(model_types: Sequence[str], metrics: Sequence[Metric], grid: float | None) -> list[Row]:
     weights: list[tuple[float, ...] | None] = [None]
-    if grid is not None and len(metrics) >= 2:
+    if grid is not None and is_pareto_sweep(len(metrics), grid):
         weights = list(simplex_grid(len(metrics), grid))
     pairs = [(family, w) for family in model_types for w in weights]
     return [Row(i, family, w) for i, (family, w) in enumerate(pairs)]

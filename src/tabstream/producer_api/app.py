@@ -24,12 +24,14 @@ from tabstream.producer_api.routers import (
     auth,
     bench,
     datasets,
+    files,
     health,
     jobs,
     models,
     results,
     runs,
     schemas,
+    uploads,
 )
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -55,7 +57,7 @@ def create_app(ctx: ApiContext, lifespan: Lifespan | None = None) -> FastAPI:
         redoc_url="/redoc" if docs else None,
     )
     app.state.ctx = ctx
-    for module in (health, auth, datasets, runs, jobs, results, models, schemas):
+    for module in (health, auth, uploads, datasets, runs, jobs, results, files, models, schemas):
         app.include_router(module.router)
     if ctx.bench_echo:
         app.include_router(bench.router)

@@ -57,7 +57,7 @@ async def json_body(request: Request, model: type[M]) -> M:
     try:
         return model.model_validate_json(raw)
     except ValidationError as exc:
-        raise RequestValidationError([_in_body(e) for e in exc.errors(include_url=False)]) from None
+        raise RequestValidationError([in_body(e) for e in exc.errors(include_url=False)]) from None
 
 
 def json_response(model: BaseModel, status_code: int) -> Response:
@@ -66,7 +66,7 @@ def json_response(model: BaseModel, status_code: int) -> Response:
     return Response(content=body, status_code=status_code, media_type="application/json")
 
 
-def _in_body(error: Any) -> dict[str, Any]:
+def in_body(error: Any) -> dict[str, Any]:
     """A pydantic error located under ``body``; raw bytes (unparseable JSON) are not echoed."""
     raw = isinstance(error.get("input"), bytes | bytearray)
     return {**error, "loc": ("body", *error["loc"]), **({"input": None} if raw else {})}

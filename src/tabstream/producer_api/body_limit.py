@@ -15,11 +15,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from tabstream.producer_api.uploads import counting
 
 _PREDICT = re.compile(r"^/v1/models/[^/]+/predict$")
+_UPLOAD_CONTENT = re.compile(r"^/v1/uploads/[^/]+/content$")
 
 
 class BodyLimit:
     """ASGI middleware: 413 for a non-multipart body over ``json_limit`` bytes
-    (``predict_limit`` on ``POST /v1/models/{id}/predict``, whose batches are larger)."""
+    (``predict_limit`` on ``POST /v1/models/{id}/predict``, whose batches are larger). Upload
+    bodies (multipart, and the bytes PUT to an upload URL) have the upload cap instead."""
 
     def __init__(self, app: ASGIApp, json_limit: int, predict_limit: int) -> None:
         self.app = app
@@ -28,6 +30,8 @@ class BodyLimit:
     def limit_for(self, scope: Scope) -> int | None:
         """The cap for this request, or None when another one applies (multipart uploads)."""
         if _content_type(scope).startswith(b"multipart/form-data"):
+            return None
+        if _UPLOAD_CONTENT.match(scope["path"]):
             return None
         return self.predict_limit if _PREDICT.match(scope["path"]) else self.json_limit
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
@@ -12,15 +13,16 @@ from typing import NamedTuple
 from tabstream.adapters.artifacts.port import ArtifactStore
 from tabstream.adapters.bus.port import BusUnavailable, EventLog, OutgoingRecord, Position
 from tabstream.adapters.models.port import ModelServer
+from tabstream.adapters.s3_imports import S3ImportConfig
 from tabstream.adapters.secrets import HeaderCipher
 from tabstream.common.deadlines import TaskDeadlines
 from tabstream.common.logs import get_logger
 from tabstream.producer_api.api_topics import ApiTopics
 from tabstream.producer_api.auth import Authenticator
-from tabstream.producer_api.ingest import S3ImportConfig
 from tabstream.producer_api.job_ids import JobIdDraw, uuid7
 from tabstream.producer_api.keyed_locks import KeyedLocks
 from tabstream.producer_api.readmodel import JobReadModel, Row
+from tabstream.producer_api.signed_urls import SignedUrls
 from tabstream.schemas import Envelope, EventPayload, Producer, encode, headers
 
 _log = get_logger(__name__)
@@ -53,6 +55,8 @@ class ApiLimits:
     public_docs: bool = True
     max_predict_rows: int = 10_000
     model_cache_mb: int = 512
+    upload_url_ttl_s: int = 3600
+    download_url_ttl_s: int = 900
 
 
 @dataclass
@@ -80,6 +84,7 @@ class ApiContext:
     job_ids: dict[str, JobIdDraw] = field(default_factory=dict)
     publish_deadlines: TaskDeadlines = field(default_factory=TaskDeadlines)
     on_unshowable: Callable[[str], None] = lambda kind: None
+    signed_urls: SignedUrls = field(default_factory=lambda: SignedUrls(os.urandom(32)))
 
     def report_unshowable(self, kind: str, ident: str, error: str) -> None:
         """A read-model row the API cannot show as it is: a warning and a metric."""

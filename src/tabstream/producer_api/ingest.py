@@ -12,18 +12,21 @@ import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 from urllib.parse import unquote, urlsplit
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
-import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from pydantic import ValidationError
 
 from tabstream.adapters.artifacts.port import ArtifactStore
+from tabstream.adapters.dataset_sources import SourceUnreadable, open_source
+from tabstream.adapters.dataset_sources import read_table as read_source_table
+from tabstream.adapters.s3_imports import S3ImportConfig
 from tabstream.common.logs import get_logger
 from tabstream.schemas import ColumnInfo
+from tabstream.schemas.connections import ResolvedSource
 from tabstream.schemas.datasets import FileLocation, ImportLocation, S3Location
 
 PARQUET_MAGIC = b"PAR1"
@@ -129,50 +132,50 @@ def ingest(
 ) -> StoredDataset:
     """Parse, check and store ``source`` at ``datasets/<dataset_id>/data.parquet``."""
     check_parquet_shape(source, max_columns, max_rows)
-    table = read_table(source)
+    return store_table(read_table(source), artifacts, dataset_id, max_columns, max_rows)
+
+
+def ingest_source(
+    source: ResolvedSource,
+    artifacts: ArtifactStore,
+    s3: S3ImportConfig,
+    dataset_id: str,
+    limits: IngestLimits,
+) -> StoredDataset:
+    """Read a reference-API source (an upload's bytes or an S3 object), keep its ``columns``
+    and filter its rows, then check and store it like ``ingest``. Raises ``DatasetRejected``
+    located at the body field at fault; nothing is stored then."""
+    try:
+        with open_source(source, artifacts, s3) as handle:
+            if handle.size() > limits.max_bytes:
+                message = f"the source is larger than the upload limit of {limits.max_bytes} bytes"
+                raise DatasetRejected(message, 413, "connection_config")
+            check_parquet_shape(handle, limits.max_columns, limits.max_rows)
+            table = read_source_table(source, handle)
+    except SourceUnreadable as exc:
+        raise DatasetRejected(str(exc), exc.status, exc.field) from None
+    return store_table(table, artifacts, dataset_id, limits.max_columns, limits.max_rows)
+
+
+@dataclass(frozen=True)
+class IngestLimits:
+    """Caps on a dataset: bytes read, columns, rows."""
+
+    max_bytes: int
+    max_columns: int
+    max_rows: int
+
+
+def store_table(
+    table: pa.Table, artifacts: ArtifactStore, dataset_id: str, max_columns: int, max_rows: int
+) -> StoredDataset:
+    """Check ``table`` and store it at ``datasets/<dataset_id>/data.parquet``."""
     check_table(table, max_columns, max_rows)
     columns = describe(table)
     key = f"datasets/{dataset_id}/data.parquet"
     uri = artifacts.write_parquet(key, table)
     digest = hashlib.sha256(artifacts.get_bytes(key)).hexdigest()
     return StoredDataset(table.num_rows, columns, digest, uri)
-
-
-@dataclass(frozen=True)
-class S3ImportConfig:
-    """Where ``s3://`` imports are read from: the operator's settings, never the URI's.
-
-    ``endpoint_override`` is ``host:port`` (None: AWS itself), ``scheme`` is http or https;
-    credentials come from the standard AWS chain (environment, config files, instance role).
-    """
-
-    endpoint_override: str | None = None
-    scheme: str = "https"
-    region: str | None = None
-
-    @classmethod
-    def from_settings(cls, endpoint: str | None, region: str | None) -> S3ImportConfig:
-        """From ``TABSTREAM_S3_ENDPOINT`` (``http(s)://host:port`` or ``host:port``) and
-        ``TABSTREAM_S3_REGION``; ValueError naming the setting when the endpoint is malformed."""
-        if not endpoint:
-            return cls(region=region or None)
-        parsed = urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
-        plain = not (parsed.username or parsed.password or parsed.query or parsed.fragment)
-        if parsed.scheme not in ("http", "https") or not parsed.hostname or not plain:
-            # the value is not repeated: it may hold credentials
-            raise ValueError("TABSTREAM_S3_ENDPOINT must be http(s)://host[:port]")
-        if parsed.path not in ("", "/"):
-            raise ValueError("TABSTREAM_S3_ENDPOINT must not have a path")
-        return cls(parsed.netloc, parsed.scheme, region or None)
-
-    def filesystem(self) -> pafs.S3FileSystem:
-        """A read-only-in-practice S3 filesystem on the configured endpoint and region."""
-        options: dict[str, Any] = {"scheme": self.scheme}
-        if self.endpoint_override:
-            options["endpoint_override"] = self.endpoint_override
-        if self.region:
-            options["region"] = self.region
-        return pafs.S3FileSystem(**options)
 
 
 def open_import(
@@ -193,7 +196,7 @@ def open_import(
         path = _under_root(location.path, import_root)
         _refuse_artifacts_dir(path, artifacts_root)
         return _open_local(path, max_bytes)
-    _refuse_artifacts_bucket(location, artifacts_root)
+    refuse_artifacts_bucket(location, artifacts_root)
     return _fetch_s3(location, s3, max_bytes)
 
 
@@ -294,8 +297,10 @@ def _refuse_artifacts_dir(path: Path, artifacts_root: str) -> None:
         raise DatasetRejected("file:// imports must not read the artifact store", 403, "uri")
 
 
-def _refuse_artifacts_bucket(location: S3Location, artifacts_root: str) -> None:
+def refuse_artifacts_bucket(location: S3Location, artifacts_root: str, field: str = "uri") -> None:
+    """403 (``DatasetRejected``) when an S3 location lies in the artifact store, which holds
+    every tenant's data."""
     scheme, where = _artifacts_location(artifacts_root)
     inside = location.path == where or location.path.startswith(f"{where}/")
     if artifacts_root and scheme == "s3" and inside:
-        raise DatasetRejected("s3:// imports must not read the artifact store", 403, "uri")
+        raise DatasetRejected("s3:// imports must not read the artifact store", 403, field)

@@ -66,6 +66,11 @@ class JobReadModel(Protocol):
         """The tenant's datasets."""
         ...
 
+    def get_upload(self, tenant: str, upload_id: str) -> Row | None:
+        """An upload (upload_id, file_format, expires_at, created_at, and ``completion``:
+        None while no bytes were PUT, else key, size_bytes, sha256, completed_at) or None."""
+        ...
+
     def get_model(self, tenant: str, model_id: str) -> Row | None:
         """A registered model or None."""
         ...

@@ -4,21 +4,31 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from tabstream.producer_api.readmodel import Row
 from tabstream.schemas import DatasetInfo, JobStatus
 
-DatasetOut = DatasetInfo
+
+class DatasetOut(DatasetInfo):
+    """A dataset: tabstream's fields (dataset_id, name, rows, columns with types and null
+    counts, sha256) and the reference API's (id, connection_config, filter, updated_at)."""
+
+    id: UUID = Field(description="the dataset's id (the reference API's name for dataset_id)")
+    connection_config: dict[str, Any] = Field(
+        description="where the data was read from (s3 or file_upload)"
+    )
+    filter: dict[str, Any] | None = Field(default=None, description="rows kept at registration")
+    updated_at: datetime = Field(description="datasets never change: created_at")
 
 
 class DatasetPage(BaseModel):
     """A page of datasets."""
 
-    items: list[DatasetInfo]
+    items: list[DatasetOut]
     next_cursor: str | None = None
 
 
@@ -49,6 +59,8 @@ class JobOut(BaseModel):
     error: Any = None
     cancel_requested: bool = False
     cancel_reason: str | None = None
+    kind: Literal["train", "predict"] = "train"
+    predictions: dict[str, Any] | None = None
     extra: dict[str, Any] | None = None
 
 
@@ -86,8 +98,8 @@ Report = Callable[[str, str, str], None]
 MAX_TEXT = 256
 
 
-def dataset_out(row: Row, report: Report) -> DatasetInfo | None:
-    """A DatasetInfo from a read-model row (extra keys such as ``uri`` are dropped).
+def dataset_out(row: Row, report: Report) -> DatasetOut | None:
+    """A DatasetOut from a read-model row (``uri`` is not shown).
 
     The read side is total: a row that fails today's checks (an event written before them) is
     reported and shown degraded (over-long texts cut, an empty name replaced); a row that is
@@ -95,13 +107,34 @@ def dataset_out(row: Row, report: Report) -> DatasetInfo | None:
     """
     data = {k: v for k, v in row.items() if k in DatasetInfo.model_fields}
     try:
-        return DatasetInfo.model_validate(data)
+        return with_reference_fields(DatasetInfo.model_validate(data), row.get("source"))
     except ValidationError as exc:
         report("dataset", str(row.get("dataset_id")), str(exc)[:500])
     try:
-        return DatasetInfo.model_validate(_degraded_dataset(data))
+        info = DatasetInfo.model_validate(_degraded_dataset(data))
+        return with_reference_fields(info, row.get("source"))
     except ValidationError:
         return None
+
+
+def with_reference_fields(info: DatasetInfo, source: Any) -> DatasetOut:
+    """``info`` with the reference API's fields; a dataset registered without a
+    connection_config (multipart upload, ``{uri}`` import) shows its stored file as a
+    completed ``file_upload``."""
+    source = source if isinstance(source, dict) else {}
+    config = source.get("connection_config") or {
+        "connector_type": "file_upload",
+        "uri": f"datasets/{info.dataset_id}/data.parquet",
+        "id": str(info.dataset_id),
+        "state": "completed",
+    }
+    return DatasetOut(
+        **info.model_dump(),
+        id=info.dataset_id,
+        connection_config=config,
+        filter=source.get("filter"),
+        updated_at=info.created_at,
+    )
 
 
 def _degraded_dataset(data: dict[str, Any]) -> dict[str, Any]:

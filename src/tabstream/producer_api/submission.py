@@ -10,7 +10,12 @@ from typing import Any
 from tabstream.common.canonical_json import canonical_json
 from tabstream.producer_api.readmodel import Row
 from tabstream.schemas import Comparison, TrainerRunRequest, task_columns
-from tabstream.schemas.checks import MODEL_TYPES, check_pareto_rows, check_random_state
+from tabstream.schemas.checks import (
+    MODEL_TYPES,
+    check_pareto_rows,
+    check_random_state,
+    is_pareto_sweep,
+)
 from tabstream.schemas.filters import BoolExpr, Filter, Not
 
 GPU_FAMILIES = frozenset({"tabm", "xrfm", "tabicl"})
@@ -51,6 +56,18 @@ def admission_errors(request: TrainerRunRequest) -> list[dict[str, Any]]:
     except ValueError as exc:
         errors.append(_err(["body", "grid_size"], str(exc)))
     return errors
+
+
+def request_notices(request: TrainerRunRequest) -> list[str]:
+    """What an accepted request will not do although it asks, said in the 202's message:
+    ``grid_size`` with fewer than two metrics runs no Pareto sweep (the reference's rule)."""
+    n_metrics = len(request.metrics) if request.metrics else 1
+    if request.grid_size is None or is_pareto_sweep(n_metrics, request.grid_size):
+        return []
+    return [
+        f"grid_size {request.grid_size:g} ignored: no Pareto sweep, which needs two or more "
+        "metrics (this run optimises one)"
+    ]
 
 
 def check_against_dataset(request: TrainerRunRequest, dataset: Row) -> list[dict[str, Any]]:

@@ -51,6 +51,8 @@ class Changes(NamedTuple):
     datasets: list[tuple[Any, ...]]
     models: list[tuple[Any, ...]]
     offsets: dict[TopicPartition, int]
+    uploads: list[tuple[Any, ...]]
+    completions: list[tuple[Any, ...]]
 
 
 def items_of(runs: Sequence[Run]) -> Iterator[Item]:
@@ -102,6 +104,8 @@ class BatchFolder:
             [tables.dataset_row(d) for d in state.datasets.values()],
             [tables.model_row(m) for m in state.models.values()],
             offsets,
+            [tables.upload_row(u) for u in state.uploads.values()],
+            [tables.upload_row(c) for c in state.completions.values()],
         )
         return changes, result
 

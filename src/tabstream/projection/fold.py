@@ -29,24 +29,32 @@ from typing import Any
 
 from tabstream.projection import fold_job
 from tabstream.projection.fold_job import Json, TrialKey, new_job, ts
-from tabstream.schemas.events import DatasetRegistered, Envelope
+from tabstream.schemas.events import DatasetRegistered, Envelope, UploadCompleted, UploadCreated
 
 __all__ = ["ProjectionState", "apply", "apply_in_place", "job_of"]
 
 
 @dataclass
 class ProjectionState:
-    """Jobs, trials (by job_id, row, trial), datasets and models, keyed by their ids."""
+    """Jobs, trials (by job_id, row, trial), datasets, models, uploads and upload completions
+    (the first one folded of each upload: an upload URL is single-use), keyed by their ids."""
 
     jobs: dict[str, Json] = field(default_factory=dict)
     trials: dict[TrialKey, Json] = field(default_factory=dict)
     datasets: dict[str, Json] = field(default_factory=dict)
     models: dict[str, Json] = field(default_factory=dict)
+    uploads: dict[str, Json] = field(default_factory=dict)
+    completions: dict[str, Json] = field(default_factory=dict)
 
     def copy(self) -> ProjectionState:
         """A shallow copy: new maps holding the same aggregate objects."""
         return ProjectionState(
-            dict(self.jobs), dict(self.trials), dict(self.datasets), dict(self.models)
+            dict(self.jobs),
+            dict(self.trials),
+            dict(self.datasets),
+            dict(self.models),
+            dict(self.uploads),
+            dict(self.completions),
         )
 
 
@@ -74,10 +82,8 @@ def apply_in_place(state: ProjectionState, env: Envelope, job_id: str | None = N
     ``job_id`` may pass ``job_of(env)`` when the caller already computed it.
     """
     payload = env.payload
-    if payload.type == "DatasetRegistered":
-        assert isinstance(payload, DatasetRegistered)
-        state.datasets[str(payload.dataset_id)] = fold_job.dataset_row(env, payload)
-        return True
+    if payload.type in _NOT_JOBS:
+        return _apply_not_job(state, env)
     job_id = job_id or job_of(env)
     if job_id is None:
         return False
@@ -93,3 +99,20 @@ def apply_in_place(state: ProjectionState, env: Envelope, job_id: str | None = N
 
 
 _first_time, _finish, _HANDLERS = fold_job.first_time, fold_job.finish, fold_job.HANDLERS
+_NOT_JOBS = frozenset({"DatasetRegistered", "UploadCreated", "UploadCompleted"})
+
+
+def _apply_not_job(state: ProjectionState, env: Envelope) -> bool:
+    """Datasets and uploads: rows built afresh from one record. The first completion of an
+    upload wins (here within a batch; the store keeps the first across batches)."""
+    payload = env.payload
+    if isinstance(payload, DatasetRegistered):
+        state.datasets[str(payload.dataset_id)] = fold_job.dataset_row(env, payload)
+    elif isinstance(payload, UploadCreated):
+        state.uploads[str(payload.upload_id)] = fold_job.upload_row(env, payload)
+    elif isinstance(payload, UploadCompleted):
+        upload_id = str(payload.upload_id)
+        if upload_id in state.completions:
+            return False
+        state.completions[upload_id] = fold_job.completion_row(env, payload)
+    return True

@@ -16,9 +16,13 @@ from tabstream.schemas.events import (
     JobInterrupted,
     JobStarted,
     ModelRegistered,
+    PredictionsWritten,
+    PredictRequested,
     RowCompleted,
     RunRequested,
     TrialCompleted,
+    UploadCompleted,
+    UploadCreated,
 )
 
 Json = dict[str, Any]
@@ -127,8 +131,8 @@ def finish(job: Json, env: Envelope) -> None:
 
 
 def dataset_row(env: Envelope, p: DatasetRegistered) -> Json:
-    """The dataset aggregate of a DatasetRegistered."""
-    return {
+    """The dataset aggregate of a DatasetRegistered (``source`` only when it has one)."""
+    row = {
         "dataset_id": str(p.dataset_id),
         "tenant": env.tenant,
         "name": p.name,
@@ -137,6 +141,32 @@ def dataset_row(env: Envelope, p: DatasetRegistered) -> Json:
         "sha256": p.sha256,
         "uri": p.uri,
         "created_at": ts(p.created_at),
+    }
+    if p.source is not None:
+        row["source"] = p.source.model_dump(mode="json", exclude_none=True)
+    return row
+
+
+def upload_row(env: Envelope, p: UploadCreated) -> Json:
+    """The upload aggregate of an UploadCreated."""
+    return {
+        "upload_id": str(p.upload_id),
+        "tenant": env.tenant,
+        "file_format": p.file_format,
+        "expires_at": ts(p.expires_at),
+        "created_at": ts(p.created_at),
+    }
+
+
+def completion_row(env: Envelope, p: UploadCompleted) -> Json:
+    """The completion of an upload: where its bytes are."""
+    return {
+        "upload_id": str(p.upload_id),
+        "tenant": env.tenant,
+        "key": p.key,
+        "size_bytes": p.size_bytes,
+        "sha256": p.sha256,
+        "completed_at": ts(p.completed_at),
     }
 
 
@@ -152,6 +182,36 @@ def _run_requested(_t: dict[TrialKey, Json], _m: dict[str, Json], job: Json, env
         idempotency_key=p.idempotency_key,
         created_at=ts(p.submitted_at),
     )
+
+
+def _predict_requested(
+    _t: dict[TrialKey, Json], _m: dict[str, Json], job: Json, env: Envelope
+) -> None:
+    p = cast(PredictRequested, env.payload)
+    job["meta"]["requested"] = True
+    job.update(
+        kind="predict",
+        tenant=env.tenant,
+        pool=p.pool,
+        request={
+            "model_id": str(p.model_id),
+            "dataset": p.source.model_dump(mode="json", exclude_none=True),
+        },
+        created_at=ts(p.submitted_at),
+    )
+
+
+def _predictions_written(
+    _t: dict[TrialKey, Json], _m: dict[str, Json], job: Json, env: Envelope
+) -> None:
+    p = cast(PredictionsWritten, env.payload)
+    job["kind"] = "predict"
+    job["predictions"] = {
+        "model_id": str(p.model_id),
+        "uri": p.uri,
+        "rows": p.rows,
+        "sha256": p.sha256,
+    }
 
 
 def _cancel_requested(
@@ -295,6 +355,8 @@ def _job_interrupted(
 
 HANDLERS: dict[str, Handler] = {
     "RunRequested": _run_requested,
+    "PredictRequested": _predict_requested,
+    "PredictionsWritten": _predictions_written,
     "CancelRequested": _cancel_requested,
     "JobStarted": _job_started,
     "TrialCompleted": _trial_completed,

@@ -90,6 +90,13 @@ class TenantQueries:
         """A page of the tenant's datasets."""
         return self._page("datasets", "dataset_id", "data", {"tenant": tenant}, cursor, limit)
 
+    def get_upload(self, tenant: str, upload_id: str) -> Json | None:
+        """An upload of the tenant with its ``completion`` (None until bytes were PUT)."""
+        upload = self._get("uploads", "upload_id", tenant, upload_id)
+        if upload is not None:
+            upload["completion"] = self._get("upload_completions", "upload_id", tenant, upload_id)
+        return upload
+
     def get_model(self, tenant: str, model_id: str) -> Json | None:
         """A registered model of the tenant, or None."""
         return self._get("models", "model_id", tenant, model_id)

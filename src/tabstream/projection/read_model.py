@@ -54,6 +54,10 @@ class ProjectionReadModel:
         """A page of the tenant's datasets, newest first."""
         return self._queries.list_datasets(tenant, cursor, limit)
 
+    def get_upload(self, tenant: str, upload_id: str) -> Json | None:
+        """The tenant's upload (with its ``completion``, None while pending), or None."""
+        return self._queries.get_upload(tenant, upload_id)
+
     def get_model(self, tenant: str, model_id: str) -> Json | None:
         """The tenant's model, or None."""
         return self._queries.get_model(tenant, model_id)

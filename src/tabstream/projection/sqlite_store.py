@@ -126,6 +126,8 @@ class ProjectionStore:
             db.executemany(tables.UPSERT_TRIAL, changes.trials)
             db.executemany(tables.UPSERT_DATASET, changes.datasets)
             db.executemany(tables.UPSERT_MODEL, changes.models)
+            db.executemany(tables.UPSERT_UPLOAD, changes.uploads)
+            db.executemany(tables.INSERT_FIRST_COMPLETION, changes.completions)
             db.executemany(
                 tables.UPSERT_OFFSET,
                 [(tp.topic, tp.partition, o) for tp, o in changes.offsets.items()],

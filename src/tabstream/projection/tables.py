@@ -44,6 +44,12 @@ CREATE TABLE IF NOT EXISTS models (
 );
 CREATE INDEX IF NOT EXISTS models_by_tenant ON models (tenant, created_at DESC, model_id DESC);
 CREATE INDEX IF NOT EXISTS models_by_job ON models (job_id);
+CREATE TABLE IF NOT EXISTS uploads (
+    upload_id TEXT PRIMARY KEY, tenant TEXT NOT NULL, data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS upload_completions (
+    upload_id TEXT PRIMARY KEY, tenant TEXT NOT NULL, data TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS offsets (
     topic TEXT NOT NULL, partition INTEGER NOT NULL, next_offset INTEGER NOT NULL,
     PRIMARY KEY (topic, partition)
@@ -53,6 +59,9 @@ UPSERT_JOB = "INSERT OR REPLACE INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?)"
 UPSERT_TRIAL = "INSERT OR REPLACE INTO trials VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 UPSERT_DATASET = "INSERT OR REPLACE INTO datasets VALUES (?, ?, ?, ?)"
 UPSERT_MODEL = "INSERT OR REPLACE INTO models VALUES (?, ?, ?, ?, ?)"
+UPSERT_UPLOAD = "INSERT OR REPLACE INTO uploads VALUES (?, ?, ?)"
+INSERT_FIRST_COMPLETION = "INSERT OR IGNORE INTO upload_completions VALUES (?, ?, ?)"
+"""An upload URL is single-use: the first completion folded stays."""
 UPSERT_OFFSET = (
     "INSERT INTO offsets VALUES (?, ?, ?) ON CONFLICT (topic, partition)"
     " DO UPDATE SET next_offset = MAX(next_offset, excluded.next_offset)"
@@ -62,6 +71,8 @@ DIGEST_TABLES = (
     ("trials", "job_id, row, trial"),
     ("datasets", "dataset_id"),
     ("models", "model_id"),
+    ("uploads", "upload_id"),
+    ("upload_completions", "upload_id"),
     ("offsets", "topic, partition"),
 )
 """Every table with its primary key, in the digest's order."""
@@ -103,6 +114,11 @@ def dataset_row(d: Json) -> tuple[Any, ...]:
 def model_row(m: Json) -> tuple[Any, ...]:
     """The ``models`` row of a model."""
     return (m["model_id"], m["tenant"], m["job_id"], m["created_at"], dumps_built(m))
+
+
+def upload_row(u: Json) -> tuple[Any, ...]:
+    """The ``uploads`` or ``upload_completions`` row of an upload or its completion."""
+    return (u["upload_id"], u["tenant"], dumps_built(u))
 
 
 def dumps(value: Any) -> str:

@@ -50,22 +50,38 @@ def check_model_types(values: list[str] | None) -> list[str] | None:
     return values
 
 
-def check_metrics(values: list[str] | None, task_kind: str, grid_size: float | None) -> None:
-    """Non-empty, unique, known metrics that fit the task; grid_size needs two or more."""
-    if values is not None:
-        _unique_nonempty(values, "metrics")
-        unknown = [v for v in values if v not in METRICS]
-        if unknown:
-            raise ValueError(f"unknown metrics {unknown}; valid: {list(METRICS)}")
-        fits = metrics_for(task_kind)
-        for metric in values:
-            if metric not in fits:
-                raise ValueError(
-                    f"metric {metric!r} does not fit task kind {task_kind!r}; "
-                    f"use one of {list(fits)}"
-                )
-    if grid_size is not None and (values is None or len(values) < 2):
-        raise ValueError("grid_size needs at least two metrics")
+def check_metrics(values: list[str] | None, task_kind: str) -> None:
+    """Non-empty, unique, known metrics that fit the task.
+
+    ``grid_size`` with fewer than two metrics is not an error (the reference is lenient: only
+    multi-metric requests sweep, see ``is_pareto_sweep``)."""
+    if values is None:
+        return
+    _unique_nonempty(values, "metrics")
+    unknown = [v for v in values if v not in METRICS]
+    if unknown:
+        raise ValueError(f"unknown metrics {unknown}; valid: {list(METRICS)}")
+    fits = metrics_for(task_kind)
+    for metric in values:
+        if metric not in fits:
+            raise ValueError(
+                f"metric {metric!r} does not fit task kind {task_kind!r}; use one of {list(fits)}"
+            )
+
+
+def is_pareto_sweep(n_metrics: int, grid_size: float | None) -> bool:
+    """Whether a run sweeps Pareto weights: ``grid_size`` is set and two or more metrics are
+    optimised. With fewer (an omitted ``metrics`` is one default metric), ``grid_size`` is
+    accepted and ignored, as in the reference ("multi-metric requests trigger a Pareto sweep
+    when grid_size is set")."""
+    return grid_size is not None and n_metrics >= 2
+
+
+def weight_vector_count(n_metrics: int, grid_size: float | None) -> int:
+    """Matrix rows per model family: the simplex grid's size in a sweep, else 1."""
+    if grid_size is None or not is_pareto_sweep(n_metrics, grid_size):
+        return 1
+    return pareto_weight_count(n_metrics, grid_size)
 
 
 def pareto_weight_count(n_metrics: int, grid_size: float) -> int:
@@ -77,9 +93,9 @@ def pareto_weight_count(n_metrics: int, grid_size: float) -> int:
 
 def check_pareto_rows(n_metrics: int, grid_size: float | None, n_families: int) -> None:
     """The sweep's matrix rows (weight vectors x families) stay within ``MAX_PARETO_ROWS``."""
-    if grid_size is None or n_metrics < 2:
+    if not is_pareto_sweep(n_metrics, grid_size):
         return
-    rows = pareto_weight_count(n_metrics, grid_size) * n_families
+    rows = weight_vector_count(n_metrics, grid_size) * n_families
     if rows > MAX_PARETO_ROWS:
         raise ValueError(
             f"grid_size {grid_size:g} over {n_metrics} metrics and {n_families} model types "

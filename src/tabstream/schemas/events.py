@@ -36,9 +36,13 @@ from tabstream.schemas.payloads import (
     JobInterrupted,
     JobStarted,
     ModelRegistered,
+    PredictionsWritten,
+    PredictRequested,
     RowCompleted,
     RunRequested,
     TrialCompleted,
+    UploadCompleted,
+    UploadCreated,
 )
 from tabstream.schemas.upcasters import UpcastError, upcast
 
@@ -60,11 +64,15 @@ __all__ = [
     "JobInterrupted",
     "JobStarted",
     "ModelRegistered",
+    "PredictRequested",
+    "PredictionsWritten",
     "Producer",
     "RowCompleted",
     "RunRequested",
     "TrialCompleted",
     "UndecodableEvent",
+    "UploadCompleted",
+    "UploadCreated",
     "decode",
     "encode",
     "headers",
@@ -141,7 +149,7 @@ class Envelope(Frozen):
 
 
 def _aggregate_of(payload: EventPayload) -> str:
-    for name in ("job_id", "dataset_id", "model_id"):
+    for name in ("job_id", "dataset_id", "upload_id", "model_id"):
         value = getattr(payload, name, None)
         if value is not None:
             return str(value)

@@ -23,15 +23,24 @@ class Comparison(Frozen):
     op: CmpOp = "eq"
     value: Scalar | list[Scalar] | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _null_ops_ignore_value(cls, data: Any) -> Any:
+        """``value`` is unused by ``is_null`` / ``is_not_null``: dropped, whatever it is (the
+        reference ignores it rather than refusing the request)."""
+        op = data.get("op") if isinstance(data, dict) else None
+        if isinstance(op, str) and op in NULL_OPS and "value" in data:
+            return {k: v for k, v in data.items() if k != "value"}
+        return data
+
     @model_validator(mode="after")
     def _value_fits_op(self) -> Comparison:
         problem = None
+        if self.op in NULL_OPS:
+            return self
         if self.op in LIST_OPS:
             if not isinstance(self.value, list) or not self.value:
                 problem = "needs value to be a non-empty list"
-        elif self.op in NULL_OPS:
-            if self.value is not None:
-                problem = "takes no value"
         elif self.value is None or isinstance(self.value, list):
             problem = "needs a single scalar value"
         if problem:

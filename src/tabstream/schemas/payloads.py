@@ -9,6 +9,7 @@ from pydantic import AwareDatetime, Field, StringConstraints, field_validator, m
 
 from tabstream.schemas._base import Frozen
 from tabstream.schemas.checks import REDACTED
+from tabstream.schemas.connections import ResolvedSource
 from tabstream.schemas.datasets import ColumnInfo, Sha256
 from tabstream.schemas.results import (
     ClassLabel,
@@ -36,8 +37,12 @@ class EventPayload(Frozen):
 
 
 class DatasetRegistered(EventPayload):
-    """A dataset was stored and described."""
+    """A dataset was stored and described.
 
+    v2 adds ``source``: the reference API's connection_config, columns and filter it was read
+    with (None for multipart uploads and ``{uri}`` imports; v1 events upcast to None)."""
+
+    SCHEMA_VERSION: ClassVar[int] = 2
     type: Literal["DatasetRegistered"] = "DatasetRegistered"
     dataset_id: UUID
     name: str
@@ -46,11 +51,60 @@ class DatasetRegistered(EventPayload):
     sha256: Sha256
     uri: str
     created_at: AwareDatetime
+    source: ResolvedSource | None = None
+
+
+class UploadCreated(EventPayload):
+    """A signed, expiring, single-use upload URL was handed out."""
+
+    type: Literal["UploadCreated"] = "UploadCreated"
+    upload_id: UUID
+    file_format: Literal["csv", "parquet"]
+    expires_at: AwareDatetime
+    created_at: AwareDatetime
+
+
+class UploadCompleted(EventPayload):
+    """Bytes were PUT to an upload URL and stored under ``key`` (the first one folded wins:
+    a URL is single-use, a later completion of the same upload is ignored)."""
+
+    type: Literal["UploadCompleted"] = "UploadCompleted"
+    upload_id: UUID
+    key: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+    size_bytes: Count
+    sha256: Sha256
+    completed_at: AwareDatetime
+
+
+class PredictRequested(EventPayload):
+    """Command: score a whole dataset with a registered model and write Parquet predictions."""
+
+    type: Literal["PredictRequested"] = "PredictRequested"
+    job_id: UUID
+    model_id: UUID
+    model_sha256: Sha256
+    source: ResolvedSource
+    pool: PoolName
+    submitted_at: AwareDatetime
+
+
+class PredictionsWritten(EventPayload):
+    """A prediction job's output was stored (Parquet, one row per input row)."""
+
+    type: Literal["PredictionsWritten"] = "PredictionsWritten"
+    job_id: UUID
+    model_id: UUID
+    uri: str
+    rows: Count
+    sha256: Sha256
 
 
 class RunRequested(EventPayload):
-    """Command: run a TrainerRun (headers redacted, ciphertext in encrypted_headers)."""
+    """Command: run a TrainerRun (headers redacted, ciphertext in encrypted_headers).
 
+    v2: the embedded request may carry ``time_budget_s`` (v1 requests upcast without it)."""
+
+    SCHEMA_VERSION: ClassVar[int] = 2
     type: Literal["RunRequested"] = "RunRequested"
     job_id: UUID
     dataset_id: UUID
@@ -200,6 +254,10 @@ class JobInterrupted(EventPayload):
 
 EVENT_CLASSES: tuple[type[EventPayload], ...] = (
     DatasetRegistered,
+    UploadCreated,
+    UploadCompleted,
+    PredictRequested,
+    PredictionsWritten,
     RunRequested,
     CancelRequested,
     JobStarted,
@@ -214,10 +272,14 @@ EVENT_CLASSES: tuple[type[EventPayload], ...] = (
 EVENT_TYPES: dict[str, type[EventPayload]] = {c.__name__: c for c in EVENT_CLASSES}
 CURRENT_VERSIONS: dict[str, int] = {name: c.SCHEMA_VERSION for name, c in EVENT_TYPES.items()}
 TERMINAL_TYPES = frozenset({"JobCompleted", "JobFailed", "JobCancelled"})
-COMMAND_TYPES = frozenset({"RunRequested", "CancelRequested"})
+COMMAND_TYPES = frozenset({"RunRequested", "PredictRequested", "CancelRequested"})
 
 Event = Annotated[
     DatasetRegistered
+    | UploadCreated
+    | UploadCompleted
+    | PredictRequested
+    | PredictionsWritten
     | RunRequested
     | CancelRequested
     | JobStarted

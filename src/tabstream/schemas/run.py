@@ -33,6 +33,7 @@ __all__ = [
 ]
 
 JobStatus = Literal["pending", "running", "completed", "failed", "cancelled"]
+MAX_TIME_BUDGET_S = 7 * 24 * 3600.0
 
 
 class TrainerRunRequest(Frozen):
@@ -54,6 +55,17 @@ class TrainerRunRequest(Frozen):
     teacher_predict_url: str | None = None
     teacher_predict_headers: dict[str, str] | None = None
     random_state: int = 42
+    time_budget_s: float | None = Field(
+        default=None,
+        gt=0,
+        le=MAX_TIME_BUDGET_S,
+        description=(
+            "tabstream extension (not in the reference API): the wall-clock seconds the whole "
+            "job may take, at most 7 days. The search stops starting trials when the next "
+            "would not fit, so n_trials becomes an upper bound; the finish (refit or ensemble) "
+            "runs in a reserved share of it. Omitted: no time limit."
+        ),
+    )
 
     _check_filter_depth = field_validator("filter", mode="before")(check_filter_depth)
     _check_model_types = field_validator("model_types")(check_model_types)
@@ -77,10 +89,9 @@ class TrainerRunRequest(Frozen):
                 "teacher_predict_headers requires teacher_predict_url",
             )
         try:
-            check_metrics(self.metrics, self.task.task_kind, self.grid_size)
+            check_metrics(self.metrics, self.task.task_kind)
         except ValueError as exc:
-            field = "grid_size" if str(exc).startswith("grid_size") else "metrics"
-            raise field_error(name, field, str(exc)) from None
+            raise field_error(name, "metrics", str(exc)) from None
         return self
 
     def redacted(self) -> TrainerRunRequest:

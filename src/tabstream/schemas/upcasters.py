@@ -46,3 +46,20 @@ def upcast(raw: dict[str, Any], target: int | None = None) -> dict[str, Any]:
             raise UpcastError(f"no upcaster for {event_type} v{version} -> v{version + 1}")
         payload, version = step(payload), version + 1
     return {**raw, "schema_version": version, "payload": payload}
+
+
+@upcaster("DatasetRegistered", 1)
+def _dataset_source(payload: dict[str, Any]) -> dict[str, Any]:
+    """v2 added ``source`` (how the reference API's connection_config was read); v1 datasets
+    came from a multipart upload or a ``{uri}`` import and have none."""
+    return {**payload, "source": None}
+
+
+@upcaster("RunRequested", 1)
+def _run_time_budget(payload: dict[str, Any]) -> dict[str, Any]:
+    """v2 added the request's optional ``time_budget_s``; a v1 request has none, so it stays
+    without the field (None: no time limit)."""
+    request = payload.get("request")
+    if not isinstance(request, dict):
+        return payload  # not a request: validation refuses it with a clear error
+    return {**payload, "request": {k: v for k, v in request.items() if k != "time_budget_s"}}

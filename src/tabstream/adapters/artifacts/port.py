@@ -8,6 +8,7 @@ user string is ever used as a path without passing ``validate_key``. Backends li
 from __future__ import annotations
 
 import re
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -22,6 +23,10 @@ class InvalidArtifactKey(ValueError):
 
 class ArtifactNotFound(KeyError):
     """No artifact under that key."""
+
+
+class ArtifactStoreUnavailable(OSError):
+    """The store's server stayed unreachable (connection refused, 5xx) past its retry window."""
 
 
 def validate_key(key: str) -> str:
@@ -77,6 +82,16 @@ class ArtifactStore(Protocol):
 
     def read_parquet(self, key: str, columns: list[str] | None = None) -> pa.Table:
         """Read a Parquet blob (optionally some columns); raises ``ArtifactNotFound``."""
+        ...
+
+    def open_input(self, key: str) -> pa.NativeFile:
+        """A seekable reader of the blob (stream big blobs instead of ``get_bytes``); raises
+        ``ArtifactNotFound``. The caller closes it."""
+        ...
+
+    def open_output(self, key: str) -> AbstractContextManager[pa.NativeFile]:
+        """A writer whose bytes appear under ``key`` only when the block exits without an
+        exception (written to a temporary name, then moved); on an exception nothing is left."""
         ...
 
     def local_path(self, key: str) -> Path | None:

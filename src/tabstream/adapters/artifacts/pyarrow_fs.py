@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow as pa
@@ -87,6 +89,25 @@ class PyArrowFsArtifactStore:
         if not self.exists(key):
             raise ArtifactNotFound(key)
         return pq.read_table(self._path(key), columns=columns, filesystem=self._fs)
+
+    def open_input(self, key: str) -> pa.NativeFile:
+        if not self.exists(key):
+            raise ArtifactNotFound(key)
+        return self._fs.open_input_file(self._path(key))
+
+    @contextmanager
+    def open_output(self, key: str) -> Iterator[pa.NativeFile]:
+        path = self._path(key)
+        self._ensure_parent(path)
+        tmp = f"{path}.tmp-{uuid.uuid4().hex}"
+        try:
+            with self._fs.open_output_stream(tmp) as out:
+                yield out
+            self._fs.move(tmp, path)
+        except BaseException:
+            if self._fs.get_file_info(tmp).type == pafs.FileType.File:
+                self._fs.delete_file(tmp)
+            raise
 
     def local_path(self, key: str) -> Path | None:
         return None

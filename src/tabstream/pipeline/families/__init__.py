@@ -15,6 +15,8 @@ Under a time budget on CPU (``time_budget_s``), xgboost comes first and another 
 when one default K-fold trial is expected to fit in ``BUDGET_SHARE`` of the budget, by a rough
 per-row cost measured on a 2-core CPU (``CPU_TRIAL_SECONDS_PER_ROW``): tabm (k=32 MLPs of width
 512) needs about 1 s per training row and trial there, so it is left to GPUs or long budgets.
+Without a time budget on CPU, ``choice.choose_model_types`` uses the same per-row cost
+(``cpu_search_seconds``) to leave out default families that would take too long.
 """
 
 from __future__ import annotations
@@ -86,6 +88,12 @@ def default_model_types(
     return ["xgboost", *fits]
 
 
+def cpu_search_seconds(family: str, n_rows: int, n_trials: int) -> float:
+    """Rough CPU seconds of ``n_trials`` default K-fold trials of ``family`` on ``n_rows``
+    rows (``CPU_TRIAL_SECONDS_PER_ROW``; an unknown family counts as the slowest)."""
+    return CPU_TRIAL_SECONDS_PER_ROW.get(family, 1.0) * n_rows * n_trials
+
+
 def _by_shape(n_rows: int, n_cols: int, device: Device, tabicl_available: bool) -> list[str]:
     if n_rows <= SMALL_ROWS and n_cols <= SMALL_COLS:
         small = ["tabm", "xgboost", "xrfm"]
@@ -95,4 +103,4 @@ def _by_shape(n_rows: int, n_cols: int, device: Device, tabicl_available: bool) 
     return ["xgboost", "tabm", "xrfm"]
 
 
-__all__ = ["Families", "default_model_types"]
+__all__ = ["Families", "cpu_search_seconds", "default_model_types"]

@@ -170,10 +170,12 @@ class LoadedModel:
         """Raw predictions: the members' weighted pool (``pooling``) of the weighted mean of
         each member's fold models.
 
-        With a recipe, ``table`` holds raw rows and there is one prediction per id (ascending).
+        With a recipe, ``table`` holds raw rows and there is one prediction per id (ascending);
+        a forecasting series the model did not train on gets its fallback (``forecast_short``).
         """
         if self.recipe is not None:
-            table = build_inputs(self.recipe, table).features
+            built = build_inputs(self.recipe, table)
+            return built.with_fallback(replace(self, recipe=None).predict_raw(built.features))
         inputs = self._inputs(table)
         parts = []
         for _, folds, fold_weights in self.members:
@@ -197,7 +199,8 @@ class LoadedModel:
             return keys.append_column("prediction", pa.array(self.predict(table)))
         built = build_inputs(self.recipe, table)
         model = replace(self, recipe=None)
-        return built.keys.append_column("prediction", pa.array(model.predict(built.features)))
+        predictions = built.with_fallback(model.predict(built.features))
+        return built.keys.append_column("prediction", pa.array(predictions))
 
     def _inputs(self, table: pa.Table) -> pa.Table:
         missing = [n for n, _ in self.features if n not in table.column_names]

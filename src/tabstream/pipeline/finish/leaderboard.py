@@ -2,7 +2,8 @@
 
 ``ensemble=false`` refits and registers every row's best; ``ensemble=true`` registers one
 Caruana ensemble over the trials (``register.register_ensemble``). In a Pareto sweep
-(``grid_size``) the rows on the front are registered as single models too. The leaderboard ranks
+(``grid_size`` with two or more metrics) the rows on the front are registered as single models
+too; ``grid_size`` with one metric sweeps nothing and reports no front. The leaderboard ranks
 the rows by the first metric (failed rows last, without a model).
 """
 
@@ -16,6 +17,7 @@ from tabstream.pipeline.finish.register import Job, register_ensemble, register_
 from tabstream.pipeline.search.pareto import pareto_front
 from tabstream.pipeline.search.row_events import finite
 from tabstream.pipeline.search.rows import RowResult, SearchContext, TrialRecord, primary_loss
+from tabstream.schemas.checks import is_pareto_sweep
 from tabstream.schemas.results import EnsembleInfo, LeaderboardEntry, ParetoPoint
 
 
@@ -26,7 +28,8 @@ def finish(
     ensemble (``ensemble=true``) and the best model's id."""
     ctx, ok = job.ctx, [r for r in results if r.best is not None]
     ranked = sorted(ok, key=lambda r: (primary_loss(ctx, _best_metrics(r)), r.row.index))
-    front_rows = _front(ctx, ok) if job.request.grid_size is not None else None
+    sweep = is_pareto_sweep(len(ctx.metrics), job.request.grid_size)
+    front_rows = _front(ctx, ok) if sweep else None
     refit = {r.row.index for r in (front_rows or [])}
     if not job.request.ensemble:
         refit |= {r.row.index for r in ok}

@@ -14,11 +14,17 @@ result is a plain regression problem, so the same families, HPO, ensembles and b
   e.g. 24 steps for hourly data; 1 step when no season applies) over all the run's series.
 - Prediction (``forecast_inputs``): from a history table, one row per id at its last timestamp,
   forecasting the value ``horizon`` steps after it.
+- Short series (``forecast_short``): a series without a value observed ``horizon`` steps after
+  another (fewer than 2 rows, or ``horizon + 1`` steps) is left out of training, and counted in
+  the job's notes; the job fails only when no series is usable. Fallback: at prediction time a
+  series left out of training, or not seen in it, is predicted by its last observed value in
+  the history given (the median of the training labels when it has none), not by the model.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -27,12 +33,17 @@ import pyarrow.compute as pc
 
 from tabstream.pipeline.tasks.forecast_features import features_at
 from tabstream.pipeline.tasks.forecast_grid import Grid, build_grid, detect_step, grid_cells
+from tabstream.pipeline.tasks.forecast_short import (
+    check_usable,
+    drop_single_rows,
+    fallback_recipe,
+    fallback_values,
+)
 from tabstream.pipeline.tasks.splits import time_splits
 from tabstream.pipeline.tasks.timeseries_features import (
     Inputs,
     check_columns,
     group_rows,
-    id_repr,
     plain_type,
     timestamps_ns,
 )
@@ -86,16 +97,12 @@ def make_recipe(task: ForecastingTask, step: int, ts_type: pa.DataType) -> dict[
 
 def prepare_forecasting(table: pa.Table, task: ForecastingTask) -> Prepared:
     """Validate the series and build the supervised forecasting table (see module docstring)."""
+    table, left_out = drop_single_rows(table, task)
     grid, groups, recipe, y_sorted = _grid(table, task, step=None)
-    _check_lengths(grid, groups, task)
-    codes, pos = grid_cells(grid)
-    cells = grid.base[codes] + pos
+    codes, pos = _pairs(grid, task.horizon)
+    check_usable(grid, groups, task, codes)
+    recipe |= fallback_recipe(left_out, groups, codes, y_sorted)
     h = task.horizon
-    keep = pos + h < grid.lengths[codes]
-    keep[keep] = np.isfinite(grid.values[cells[keep]]) & np.isfinite(grid.values[cells[keep] + h])
-    codes, pos = codes[keep], pos[keep]
-    if codes.size == 0:
-        raise DataError(f"no observed (cutoff, target {h} steps later) pairs in the data")
     cutoff = grid.t0[codes] + pos * grid.step
     order = np.lexsort((codes, cutoff))
     codes, pos, cutoff = codes[order], pos[order], cutoff[order]
@@ -122,10 +129,12 @@ def prepare_forecasting(table: pa.Table, task: ForecastingTask) -> Prepared:
 
 
 def forecast_inputs(recipe: dict[str, Any], table: pa.Table) -> Inputs:
-    """Features at each id's last timestamp of a history table, and keys (id, cutoff, target)."""
+    """Features at each id's last timestamp of a history table, and keys (id, cutoff, target);
+    ``fallback`` holds the predictions of the series the model did not train on."""
     task = _task(recipe)
     grid, groups, _, _ = _grid(table, task, step=int(recipe["step_ns"]), recipe=recipe)
-    return _inputs(recipe, table, task, grid, groups, np.arange(groups.n_ids), grid.lengths - 1)
+    inputs = _inputs(recipe, table, task, grid, groups, np.arange(groups.n_ids), grid.lengths - 1)
+    return replace(inputs, fallback=fallback_values(recipe, grid, groups))
 
 
 def backtest_inputs(recipe: dict[str, Any], table: pa.Table) -> Inputs:
@@ -202,20 +211,13 @@ def _label(table: pa.Table, label: str) -> np.ndarray:
     return np.asarray(values.to_numpy(), dtype=np.float64)
 
 
-def _check_lengths(grid: Grid, groups: Any, task: ForecastingTask) -> None:
-    h, step_s = task.horizon, grid.step / 1e9
-    longest = int(np.argmax(grid.lengths))
-    if grid.lengths[longest] <= h:
-        raise DataError(
-            f"horizon {h} steps (of {step_s:g}s) is longer than the data: the longest series, "
-            f"{id_repr(groups, longest)}, spans {grid.lengths[longest]} steps"
-        )
-    short = np.flatnonzero(grid.lengths <= h)
-    if short.size:
-        raise DataError(
-            f"series {id_repr(groups, short[0])} of id column {task.id_column!r} spans "
-            f"{grid.lengths[short[0]]} steps; horizon {h} needs more than {h}"
-        )
+def _pairs(grid: Grid, h: int) -> tuple[np.ndarray, np.ndarray]:
+    """(series code, position) of the observed cutoffs whose value ``h`` steps later is observed."""
+    codes, pos = grid_cells(grid)
+    cells = grid.base[codes] + pos
+    keep = pos + h < grid.lengths[codes]
+    keep[keep] = np.isfinite(grid.values[cells[keep]]) & np.isfinite(grid.values[cells[keep] + h])
+    return codes[keep], pos[keep]
 
 
 def _mase_scale(grid: Grid, recipe: dict[str, Any]) -> float:

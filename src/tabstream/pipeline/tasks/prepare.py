@@ -3,6 +3,7 @@
 ``prepare`` runs the checks every task shares (label column present, rows before and after the
 filter), then the task kind's own preparer from ``PREPARERS``: tabular tasks here; forecasting
 (``forecast``) and sequence tasks (``sequence``) build their features from the raw rows.
+``prepare_notes`` says, for the job's notes, what preparing left out.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import pyarrow as pa
 
 from tabstream.pipeline.tasks.filter_compile import apply_filter
 from tabstream.pipeline.tasks.forecast import prepare_forecasting
+from tabstream.pipeline.tasks.forecast_short import forecast_notes
 from tabstream.pipeline.tasks.labels import drop_missing_labels, encode_target, plain_column
 from tabstream.pipeline.tasks.sequence import prepare_sequence
 from tabstream.pipeline.types import DataError, Prepared
@@ -72,3 +74,11 @@ def prepare(table: pa.Table, task: Task, filter: Filter | None = None) -> Prepar
     if table.num_rows == 0:
         raise DataError("the filter selected zero rows")
     return preparer(table, task)
+
+
+def prepare_notes(prepared: Prepared) -> list[str]:
+    """The job's notes on what preparing left out: rows with a missing label, short series."""
+    notes = []
+    if prepared.dropped_label_nulls:
+        notes.append(f"dropped {prepared.dropped_label_nulls} rows with a missing label")
+    return notes + forecast_notes(prepared.recipe)

@@ -25,6 +25,18 @@ class Inputs:
 
     features: pa.Table
     keys: pa.Table
+    fallback: np.ndarray | None = None
+    """Per key row, the value predicted instead of the model's, NaN where the model predicts
+    (forecasting: the series left out of training or unseen, see ``forecast_short``)."""
+
+    def with_fallback(self, predictions: np.ndarray) -> np.ndarray:
+        """The model's ``predictions`` (one per key row) with the fallback rows replaced."""
+        if self.fallback is None or not np.isfinite(self.fallback).any():
+            return predictions
+        use = np.isfinite(self.fallback)
+        out = np.asarray(predictions, dtype=np.float64).copy()
+        out[use] = self.fallback[use]
+        return out
 
 
 @dataclass(frozen=True)

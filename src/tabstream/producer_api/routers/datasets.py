@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import IO, Annotated, Any
 
@@ -12,10 +13,24 @@ from pydantic import ValidationError
 from tabstream.producer_api.context import ApiContext, utcnow
 from tabstream.producer_api.deps import Ctx, Tenant
 from tabstream.producer_api.errors import cursor_errors_as_422
-from tabstream.producer_api.ingest import DatasetRejected, ingest, open_import
-from tabstream.producer_api.responses import DatasetOut, DatasetPage, dataset_out
+from tabstream.producer_api.ingest import (
+    DatasetRejected,
+    IngestLimits,
+    StoredDataset,
+    ingest,
+    ingest_source,
+    open_import,
+)
+from tabstream.producer_api.responses import (
+    DatasetOut,
+    DatasetPage,
+    dataset_out,
+    with_reference_fields,
+)
+from tabstream.producer_api.sources import resolve_source
 from tabstream.producer_api.uploads import read_form, read_small_body
-from tabstream.schemas import DatasetImport, DatasetRegistered
+from tabstream.schemas import DatasetImport, DatasetInfo, DatasetRegistered
+from tabstream.schemas.connections import DatasetCreate, ResolvedSource, S3ConnectionConfig
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 MAX_NAME = 256
@@ -33,7 +48,14 @@ _UPLOAD_BODY: dict[str, Any] = {
                     },
                 }
             },
-            "application/json": {"schema": DatasetImport.model_json_schema()},
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        DatasetImport.model_json_schema(),
+                        DatasetCreate.model_json_schema(),
+                    ]
+                }
+            },
         },
     }
 }
@@ -48,7 +70,11 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 @router.post("", status_code=201, openapi_extra=_UPLOAD_BODY, responses=_ERRORS)
 async def register_dataset(request: Request, ctx: Ctx, tenant: Tenant) -> DatasetOut:
-    """Register a dataset from a multipart ``file`` (+ ``name``) or a JSON ``{uri, name}``."""
+    """Register a dataset from a multipart ``file`` (+ ``name``), a JSON ``{uri, name}`` import,
+    or the reference API's ``{connection_config, columns?, filter?}`` (an ``s3`` object, or a
+    ``file_upload`` whose bytes were PUT to its upload URL; ``columns`` keeps only those
+    columns, ``filter`` only the rows it selects). Nothing is stored when the source cannot be
+    read."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
         upload, name = await read_form(request, ctx.limits.max_upload_bytes)
@@ -59,7 +85,10 @@ async def register_dataset(request: Request, ctx: Ctx, tenant: Tenant) -> Datase
         finally:
             await upload.close()
     if content_type == "application/json":
-        spec = _import_spec(await read_small_body(request))
+        body = await read_small_body(request)
+        if _has_connection_config(body):
+            return await _register_source(ctx, tenant, _dataset_create(body))
+        spec = _import_spec(body)
         limits = ctx.limits
         source = await _run(
             open_import,
@@ -110,6 +139,41 @@ def check_name(name: str | None) -> None:
         raise HTTPException(422, [{"loc": ["body", "name"], "msg": message, "type": "value_error"}])
 
 
+def _has_connection_config(body: bytes) -> bool:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and "connection_config" in data
+
+
+def _dataset_create(body: bytes) -> DatasetCreate:
+    try:
+        return DatasetCreate.model_validate_json(body)
+    except ValidationError as exc:
+        raise HTTPException(422, _body_errors(exc)) from None
+
+
+async def _register_source(ctx: ApiContext, tenant: str, spec: DatasetCreate) -> DatasetOut:
+    """Register a dataset read from the reference API's connection_config."""
+    source = resolve_source(ctx, tenant, spec)
+    limits = ctx.limits
+    caps = IngestLimits(limits.max_upload_bytes, limits.max_columns, limits.max_rows)
+    dataset_id = uuid.uuid4()
+    stored = await _run(
+        ingest_source, source, ctx.artifacts, limits.s3_import, str(dataset_id), caps
+    )
+    name = spec.name or _default_name(source)
+    return await _publish(ctx, tenant, dataset_id, stored, name, source)
+
+
+def _default_name(source: ResolvedSource) -> str:
+    config = source.connection_config
+    if isinstance(config, S3ConnectionConfig):
+        return config.location.key.rsplit("/", 1)[-1][:256] or "dataset"
+    return f"upload-{config.id}"
+
+
 def _import_spec(body: bytes) -> DatasetImport:
     try:
         return DatasetImport.model_validate_json(body)
@@ -144,10 +208,23 @@ async def _register(
         limits.max_rows,
         field=field,
     )
+    return await _publish(ctx, tenant, dataset_id, stored, name, None)
+
+
+async def _publish(
+    ctx: ApiContext,
+    tenant: str,
+    dataset_id: uuid.UUID,
+    stored: StoredDataset,
+    name: str,
+    source: ResolvedSource | None,
+) -> DatasetOut:
+    """Publish the DatasetRegistered of a stored table and answer with the dataset; the
+    stored table is deleted when that fails."""
     try:
         # Everything the answer shows is validated before the event is published: nothing
         # that the read side cannot show may enter the log.
-        answer = DatasetOut(
+        info = DatasetInfo(
             dataset_id=dataset_id,
             name=name,
             rows=stored.rows,
@@ -155,7 +232,8 @@ async def _register(
             sha256=stored.sha256,
             created_at=utcnow(),
         )
-        event = DatasetRegistered(**answer.model_dump(), uri=stored.uri)
+        event = DatasetRegistered(**info.model_dump(), uri=stored.uri, source=source)
+        answer = with_reference_fields(info, event.model_dump(mode="json").get("source"))
     except ValidationError as exc:
         await anyio.to_thread.run_sync(ctx.artifacts.delete, f"datasets/{dataset_id}")
         raise HTTPException(422, _body_errors(exc)) from None

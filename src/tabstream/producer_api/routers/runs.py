@@ -16,6 +16,7 @@ from tabstream.producer_api.submission import (
     check_against_dataset,
     choose_pool,
     request_digest,
+    request_notices,
 )
 from tabstream.producer_api.teachers import teacher_errors
 from tabstream.schemas import RunRequested, TrainerRunRequest, TrainerRunResponse
@@ -136,6 +137,7 @@ async def _submit(
         ctx.remember(tenant, key, str(job_id), digest)
     applied = await ctx.wait_applied(published)
     message = f"job accepted on pool {pool!r}" + ("" if applied else " (projection catching up)")
+    message = "; ".join([message, *request_notices(body)])
     return TrainerRunResponse(
         job_id=job_id, status="pending", message=message, dataset_id=body.dataset_id
     )

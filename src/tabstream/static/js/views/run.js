@@ -61,6 +61,7 @@ export async function runView(root, { query, signal }) {
   const ensemble = h("input#run-ensemble", { type: "checkbox" });
   const grid = h("input#run-grid-size", { type: "number", min: 0, max: 1, step: "any", placeholder: "none", inputMode: "decimal" });
   const seed = h("input#run-seed", { type: "number", value: 42, inputMode: "numeric" });
+  const timeLimit = h("input#run-time-limit", { type: "number", min: 1, max: 604800, step: "any", placeholder: "none", inputMode: "decimal" });
   const summary = h("div#run-errors", { role: "alert" });
   const submit = h("button", { type: "submit" }, "Start run");
 
@@ -122,8 +123,9 @@ export async function runView(root, { query, signal }) {
       field("strategy", "Search strategy", strategy),
       field("n_trials", "Trials per model", trials),
       field("n_splits", "Cross-validation folds", folds, "2–20; empty for the default."),
-      field("grid_size", "Metric-weight grid size", grid, "With two or more metrics: sweep weights in steps of this size (e.g. 0.5) and get a Pareto front."),
+      field("grid_size", "Metric-weight grid size", grid, "With two or more metrics: sweep weights in steps of this size (e.g. 0.5) and get a Pareto front (ignored with one metric)."),
       field("random_state", "Random seed", seed),
+      field("time_budget_s", "Time limit (s)", timeLimit, "Wall-clock seconds the whole job may take; trials per model becomes a cap. Empty: no limit."),
     ),
     seqFields,
     modelsBox,
@@ -155,6 +157,7 @@ export async function runView(root, { query, signal }) {
     };
     if (folds.value) body.n_splits = Number(folds.value);
     if (grid.value) body.grid_size = Number(grid.value);
+    if (timeLimit.value) body.time_budget_s = Number(timeLimit.value);
     return body;
   }
 

@@ -1,0 +1,92 @@
+"""Which model families a run trains, and the notes that say why (``JobCompleted.notes``).
+
+With ``model_types`` the request's families train as asked. Without, the default set comes from
+the data's shape, the device and the time budget (``default_model_types``).
+
+On a CPU without ``time_budget_s`` nothing bounds the run's wall clock, so each family's search
+is estimated (``cpu_search_seconds``: rows x trials x matrix rows per family, at the family's
+measured per-row cost) and compared with the operator's ``FamilyOptions.cpu_family_max_s``: a
+default family over it is left out (the run stays deterministic: nothing is cut short by the
+clock), and a family the request names explicitly is kept with a note estimating its time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tabstream.pipeline.families import Families, cpu_search_seconds, default_model_types
+from tabstream.schemas.checks import weight_vector_count
+from tabstream.schemas.run import TrainerRunRequest
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """The families a run trains; ``chosen``: picked by the pipeline (no ``model_types``)."""
+
+    model_types: list[str]
+    chosen: bool
+    notes: list[str]
+
+
+def choose_model_types(
+    request: TrainerRunRequest,
+    n_rows: int,
+    n_cols: int,
+    device: str,
+    families: Families,
+    time_budget_s: float | None = None,
+) -> ModelChoice:
+    """The run's families and the notes explaining them (see the module docstring)."""
+    slow = _slow_on_cpu(request, n_rows, device, families, time_budget_s)
+    if request.model_types:
+        asked = list(request.model_types)
+        notes = [_slow_note(f, slow[f], n_rows, request) for f in asked if f in slow]
+        return ModelChoice(asked, False, notes)
+    tabicl = families["tabicl"].available() is None
+    default = default_model_types(n_rows, n_cols, device, tabicl, time_budget_s)
+    kept = [f for f in default if f not in slow]
+    notes = [f"default model types chosen: {kept}"]
+    left_out = {f: slow[f] for f in default if f in slow}
+    if left_out:
+        notes.append(_left_out_note(left_out, n_rows, request, families))
+    return ModelChoice(kept, True, notes)
+
+
+def _slow_on_cpu(
+    request: TrainerRunRequest,
+    n_rows: int,
+    device: str,
+    families: Families,
+    time_budget_s: float | None,
+) -> dict[str, float]:
+    """family -> estimated seconds, for every family over the limit in an unbounded CPU run."""
+    limit = families.options.cpu_family_max_s
+    if time_budget_s is not None or device.startswith("cuda") or limit <= 0:
+        return {}
+    trials = _trials_per_family(request)
+    estimates = {f: cpu_search_seconds(f, n_rows, trials) for f in families}
+    return {f: secs for f, secs in estimates.items() if secs > limit}
+
+
+def _trials_per_family(request: TrainerRunRequest) -> int:
+    n_metrics = len(request.metrics) if request.metrics else 1
+    return request.n_trials * weight_vector_count(n_metrics, request.grid_size)
+
+
+def _left_out_note(
+    left_out: dict[str, float], n_rows: int, request: TrainerRunRequest, families: Families
+) -> str:
+    shown = ", ".join(f"{f} (~{secs:,.0f} s)" for f, secs in left_out.items())
+    return (
+        f"left out of the default model types on CPU: {shown}, estimated for {n_rows:,} rows x "
+        f"{_trials_per_family(request)} trials, over the limit of "
+        f"{families.options.cpu_family_max_s:g} s per family for a run without time_budget_s; "
+        "set time_budget_s, or name them in model_types to train them anyway"
+    )
+
+
+def _slow_note(family: str, secs: float, n_rows: int, request: TrainerRunRequest) -> str:
+    return (
+        f"{family} on CPU without time_budget_s: estimated ~{secs:,.0f} s for {n_rows:,} rows "
+        f"x {_trials_per_family(request)} trials; set time_budget_s to bound the run"
+    )
