@@ -18,6 +18,7 @@ MODULES = (
     "predict",
     "quality",
     "overhead",
+    "soak",
 )
 
 
@@ -39,7 +40,7 @@ def write_report(results: Path) -> Path:
         "Written by `make bench`; one section per module.",
         "",
     ]
-    for name in MODULES:
+    for name in [n for m in MODULES for n in (m, f"{m}_cluster")]:
         md = results / f"{name}.md"
         if md.exists():
             parts += [md.read_text().strip(), ""]

@@ -146,14 +146,49 @@ async def throughput(bus: str, n: int, slots: int) -> dict[str, Any]:
     return {"slots": slots, "jobs": n, "seconds": seconds, "jobs_per_min": n * 60 / seconds}
 
 
+def cluster_curve(workers: tuple[int, ...] = (1, 2, 4), jobs: int = 30) -> dict[str, Any]:
+    """Jobs/min of 1, 2, 4 worker processes (one slot each) behind one API replica on the
+    3-broker cluster with artifacts on the S3 server (``TABSTREAM_TEST_KAFKA_CLUSTER``,
+    ``TABSTREAM_TEST_S3``): small real jobs (xgboost, 1-3 trials, 300 rows)."""
+    from tests.soak.backends import backends_from_env
+    from tests.soak.run import run_throughput
+
+    backends, points = backends_from_env(), []
+    for n in workers:
+        with tempfile.TemporaryDirectory(prefix="curve-") as tmp:
+            prefix = f"curve{n}{uuid.uuid4().hex[:6]}"
+            points.append(run_throughput(Path(tmp), backends, prefix, n, jobs))
+    return {"points": points, "machine": machine()}
+
+
+def _curve_markdown(curve: dict[str, Any]) -> str:
+    one = curve["points"][0]["jobs_per_min"]
+    rows = [
+        [p["workers"], p["jobs"], f"{p['jobs_per_min']:.1f}", f"{p['jobs_per_min'] / one:.2f}x"]
+        for p in curve["points"]
+    ]
+    cpus = curve["machine"]["cpus"]
+    return f"# Scheduling: worker processes on the 3-broker cluster ({cpus} cores)\n\n" + md_table(
+        ["worker processes", "jobs", "jobs/min", "vs 1 worker"], rows
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Run both measurements and write results/scheduling.json + .md."""
+    """Run both measurements and write results/scheduling.json + .md (and, with the cluster
+    and S3 server present, the worker-process curve: results/scheduling_cluster.*)."""
     parser = argparse.ArgumentParser(prog="benchmarks.scheduling")
     default_bus = "kafka://" + os.environ.get("TABSTREAM_TEST_KAFKA", "127.0.0.1:9092")
     parser.add_argument("--bus", default=default_bus)
     parser.add_argument("--latency-jobs", type=int, default=30)
     parser.add_argument("--jobs", type=int, default=50)
+    parser.add_argument("--cluster-curve-only", action="store_true")
     args = parser.parse_args(argv)
+    if os.environ.get("TABSTREAM_TEST_KAFKA_CLUSTER"):
+        curve = cluster_curve()
+        write(OUT, "scheduling_cluster", curve, _curve_markdown(curve))
+        print(_curve_markdown(curve))
+    if args.cluster_curve_only:
+        return
     lat = asyncio.run(latency(args.bus, args.latency_jobs))
     runs = [asyncio.run(throughput(args.bus, args.jobs, s)) for s in (1, 2)]
     data = {"bus": args.bus, "latency": lat, "throughput": runs, "machine": machine()}

@@ -1,9 +1,19 @@
 #!/usr/bin/env bash
-# Single-node Apache Kafka (KRaft) for tests and benchmarks, resolved from Maven Central.
+# Apache Kafka (KRaft) for tests and benchmarks, resolved from Maven Central: one broker, or a
+# cluster of 3 combined broker+controller nodes (a 3-voter quorum) on loopback.
 #   scripts/kafka.sh install   resolve the broker jars into .kafka/libs (cached; rerun is a no-op)
 #   scripts/kafka.sh start     format a fresh log dir, start on 127.0.0.1:$KAFKA_PORT, wait for metadata
 #   scripts/kafka.sh stop      stop the broker this script started (by its recorded PID only)
 #   scripts/kafka.sh status    exit 0 when the recorded broker is alive and answers
+# Cluster mode (node N in 1..3 listens on $KAFKA_CLUSTER_PORT + 2(N-1), its controller on the
+# next port; replication 3, min.insync.replicas 2; see scripts/kafka-cluster.sh):
+#   scripts/kafka.sh cluster-start       format 3 fresh log dirs (one cluster id), start, wait
+#                                        until every node is registered and the quorum has a leader
+#   scripts/kafka.sh cluster-stop        stop the 3 nodes (recorded PIDs only), remove their dirs
+#   scripts/kafka.sh cluster-status      exit 0 when all 3 nodes are alive and registered
+#   scripts/kafka.sh cluster-bootstrap   print the bootstrap list host:port,host:port,host:port
+#   scripts/kafka.sh cluster-kill N      kill -9 node N (its log dir is kept)
+#   scripts/kafka.sh cluster-restart N   (stop and) start node N on its log dir, wait until registered
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 home="$root/.kafka"
@@ -114,10 +124,19 @@ status() {
   echo "kafka: not running on 127.0.0.1:$port"; return 1
 }
 
+# shellcheck source=scripts/kafka-cluster.sh
+. "$root/scripts/kafka-cluster.sh"
+
 case "${1:-}" in
   install) install ;;
   start) start ;;
   stop) stop ;;
   status) status ;;
-  *) echo "usage: $0 install|start|stop|status" >&2; exit 2 ;;
+  cluster-start) cluster_start ;;
+  cluster-stop) cluster_stop ;;
+  cluster-status) cluster_status ;;
+  cluster-bootstrap) cluster_bootstrap ;;
+  cluster-kill) cluster_kill "${2:-}" ;;
+  cluster-restart) cluster_restart "${2:-}" ;;
+  *) echo "usage: $0 install|start|stop|status|cluster-start|cluster-stop|cluster-status|cluster-bootstrap|cluster-kill N|cluster-restart N" >&2; exit 2 ;;
 esac

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = frozenset(
@@ -79,7 +79,15 @@ def parse_bus(value: str) -> BusConfig:
 
 
 class CommonSettings(BaseSettings):
-    """What every service shares: the bus, the data directory, artifacts and logging."""
+    """What every service shares: the bus, the data directory, artifacts and logging.
+
+    ``KAFKA_REPLICATION`` and ``KAFKA_MIN_ISR`` are the replication factor and the
+    ``min.insync.replicas`` of the topics tabstream creates on Kafka (1 and the broker's
+    default suit one broker; a production cluster wants 3 and 2, see docs/scaling.md).
+    ``S3_ENDPOINT`` and ``S3_REGION`` say where ``s3://`` artifacts and imports live (e.g.
+    ``http://minio:9000``; credentials: the standard ``AWS_*`` chain); ``S3_RETRY_S`` is how
+    long one artifact call waits for an unreachable S3 server before it gives up.
+    """
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
 
@@ -95,12 +103,29 @@ class CommonSettings(BaseSettings):
     shutdown_s: float = Field(default=10.0, gt=0, le=3600)
     s3_endpoint: str | None = None
     s3_region: str | None = None
+    s3_retry_s: float = Field(default=30.0, ge=0, le=3600)
+    kafka_replication: int = Field(default=1, ge=1, le=32)
+    kafka_min_isr: int | None = Field(default=None, ge=1, le=32)
 
     @field_validator("bus")
     @classmethod
     def _valid_bus(cls, value: str) -> str:
         parse_bus(value)
         return value
+
+    @field_validator("kafka_min_isr", mode="before")
+    @classmethod
+    def _empty_min_isr_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _min_isr_within_replication(self) -> CommonSettings:
+        if self.kafka_min_isr is not None and self.kafka_min_isr > self.kafka_replication:
+            raise ValueError(
+                f"TABSTREAM_KAFKA_MIN_ISR ({self.kafka_min_isr}) must not exceed "
+                f"TABSTREAM_KAFKA_REPLICATION ({self.kafka_replication})"
+            )
+        return self
 
     @property
     def bus_config(self) -> BusConfig:

@@ -34,12 +34,28 @@ class Backend:
         return await self.open()
 
 
-@pytest.fixture(params=["embedded", pytest.param("kafka", marks=pytest.mark.kafka)])
+CLUSTER_REPLICATION, CLUSTER_MIN_ISR = 3, 2
+
+
+@pytest.fixture(
+    params=[
+        "embedded",
+        pytest.param("kafka", marks=pytest.mark.kafka),
+        pytest.param("cluster", marks=pytest.mark.cluster),
+    ]
+)
 async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
-    """A factory for the parametrised backend."""
+    """A factory for the parametrised backend: embedded, the single broker, or the 3-broker
+    cluster (topics with replication 3 and min.insync.replicas 2)."""
+    make: Callable[[], EventLog]
     if request.param == "kafka":
         bootstrap: str = request.getfixturevalue("kafka_bootstrap")
-        make: Callable[[], EventLog] = lambda: KafkaEventLog(bootstrap)  # noqa: E731
+        make = lambda: KafkaEventLog(bootstrap)  # noqa: E731
+    elif request.param == "cluster":
+        brokers: str = request.getfixturevalue("kafka_cluster_bootstrap")
+        make = lambda: KafkaEventLog(  # noqa: E731
+            brokers, replication_factor=CLUSTER_REPLICATION, min_insync_replicas=CLUSTER_MIN_ISR
+        )
     else:
         make = lambda: EmbeddedEventLog(tmp_path / "log.db")  # noqa: E731
     opened = Backend(request.param, make)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,15 +14,26 @@ from tabstream.adapters.artifacts import ArtifactNotFound, ArtifactStore, Invali
 from tabstream.adapters.artifacts.factory import open_artifact_store
 from tabstream.adapters.artifacts.local import LocalArtifactStore
 from tabstream.adapters.artifacts.pyarrow_fs import PyArrowFsArtifactStore
+from tabstream.adapters.artifacts.s3_store import S3ArtifactStore
+from tests.helpers.s3 import S3Server
 
 
-@pytest.fixture(params=["local", "pyarrow-mock-fs"])
+@pytest.fixture(params=["local", "pyarrow-mock-fs", pytest.param("real-s3", marks=pytest.mark.s3)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ArtifactStore]:
+    """``local``: a directory; ``pyarrow-mock-fs``: the shared pyarrow implementation on an
+    in-memory filesystem; ``real-s3``: the S3 store on the real test server (``make test``
+    starts it), under a fresh prefix that is removed afterwards."""
     if request.param == "local":
         yield LocalArtifactStore(tmp_path / "artifacts")
-    else:
+    elif request.param == "pyarrow-mock-fs":
         mock = pafs._MockFileSystem()
         yield PyArrowFsArtifactStore(mock, "bucket/prefix", "mock://bucket/prefix")
+    else:
+        server: S3Server = request.getfixturevalue("s3_server")
+        filesystem, prefix = server.filesystem(), server.fresh_prefix()
+        yield S3ArtifactStore(filesystem, prefix, f"s3://{prefix}", retry_s=5.0)
+        with contextlib.suppress(FileNotFoundError):  # nothing was written
+            filesystem.delete_dir(prefix)
 
 
 def test_put_get_roundtrip_and_uri(store: ArtifactStore) -> None:

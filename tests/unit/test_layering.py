@@ -13,6 +13,7 @@ CONCRETE_ADAPTERS = (
     "tabstream.adapters.bus.kafka",
     "tabstream.adapters.artifacts.local",
     "tabstream.adapters.artifacts.pyarrow_fs",
+    "tabstream.adapters.artifacts.s3_store",
     "tabstream.adapters.artifacts.factory",
     "tabstream.adapters.models.pipeline_server",
 )

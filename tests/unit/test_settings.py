@@ -87,3 +87,26 @@ def test_pipeline_settings_become_the_pipeline_options(
     monkeypatch.setenv("TABSTREAM_DISTILL_LABELS", "soft")
     with pytest.raises(ValidationError, match="distill_labels"):
         WorkerSettings()
+
+
+def test_kafka_replication_and_min_isr(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``TABSTREAM_KAFKA_REPLICATION`` (default 1: one broker) and ``TABSTREAM_KAFKA_MIN_ISR``
+    (default unset: the broker's own); a min ISR above the replication is refused, named."""
+    from tabstream.settings import config_error
+
+    assert (CommonSettings().kafka_replication, CommonSettings().kafka_min_isr) == (1, None)
+    monkeypatch.setenv("TABSTREAM_KAFKA_REPLICATION", "3")
+    monkeypatch.setenv("TABSTREAM_KAFKA_MIN_ISR", "2")
+    assert (WorkerSettings().kafka_replication, ApiSettings().kafka_min_isr) == (3, 2)
+    monkeypatch.setenv("TABSTREAM_KAFKA_MIN_ISR", "")
+    assert CommonSettings().kafka_min_isr is None
+    monkeypatch.setenv("TABSTREAM_KAFKA_MIN_ISR", "4")
+    with pytest.raises(ValidationError) as too_high:
+        CommonSettings()
+    assert "TABSTREAM_KAFKA_MIN_ISR (4) must not exceed TABSTREAM_KAFKA_REPLICATION (3)" in str(
+        config_error(too_high.value)
+    )
+    monkeypatch.setenv("TABSTREAM_KAFKA_REPLICATION", "0")
+    with pytest.raises(ValidationError) as zero:
+        CommonSettings()
+    assert "TABSTREAM_KAFKA_REPLICATION" in str(config_error(zero.value))

@@ -1,17 +1,24 @@
 """Composition root of a job's child process (``python -m tabstream.bootstrap.child``).
 
-The worker starts it with the job spec on stdin; this builds the artifact store, the pipeline's
+The worker starts it with the job spec on stdin; this builds the artifact store (one that stays
+unreachable past ``TABSTREAM_S3_RETRY_S`` ends the attempt: ``lose_attempt``), the pipeline's
 options (``TABSTREAM_FAMILY_THREADS``, TabICL checkpoints, ``TABSTREAM_DISTILL_*``) and the run's
 teacher and, for prediction jobs, the operator's S3 filesystem (``TABSTREAM_S3_ENDPOINT``,
 ``TABSTREAM_S3_REGION``), then runs one attempt (``consumer.attempt.run_spec``)."""
 
 from __future__ import annotations
 
+import os
 import sys
+from typing import NoReturn
 
 import pyarrow.fs as pafs
 
-from tabstream.adapters.artifacts.port import ArtifactNotFound, ArtifactStore
+from tabstream.adapters.artifacts.port import (
+    ArtifactNotFound,
+    ArtifactStore,
+    ArtifactStoreUnavailable,
+)
 from tabstream.adapters.s3_imports import S3ImportConfig
 from tabstream.adapters.teacher import teacher_from_settings
 from tabstream.bootstrap.common import build_artifacts, pipeline_options
@@ -26,6 +33,7 @@ from tabstream.schemas.run import TrainerRunRequest
 from tabstream.settings import CommonSettings, PipelineSettings, TeacherSettings
 
 _log = get_logger(__name__)
+STORE_UNAVAILABLE_EXIT = 75  # EX_TEMPFAIL
 
 
 def build_teacher(
@@ -53,6 +61,16 @@ def build_teacher(
     return None
 
 
+def lose_attempt(error: ArtifactStoreUnavailable) -> NoReturn:
+    """An artifact store that stays unreachable ends this attempt like a crash (no outcome,
+    exit code ``STORE_UNAVAILABLE_EXIT``): the worker reports ``JobInterrupted`` and the next
+    attempt resumes from the journal. Raising would let the pipeline take the outage for a
+    failed trial or a failed job, which a storage outage is not."""
+    _log.error("artifact store unavailable; this attempt is lost", error=str(error)[:500])
+    sys.stderr.flush()
+    os._exit(STORE_UNAVAILABLE_EXIT)
+
+
 def main() -> None:
     """Read the spec, build the attempt's adapters, run it, exit 0 (the outcome is in the last
     protocol line)."""
@@ -61,7 +79,7 @@ def main() -> None:
     spec = JobSpec.from_bytes(sys.stdin.buffer.readline())
     exit_with_parent()
     settings = CommonSettings(artifacts_uri=spec.artifacts_uri)
-    artifacts = build_artifacts(settings)
+    artifacts = build_artifacts(settings, on_unavailable=lose_attempt)
     options = pipeline_options(PipelineSettings())
 
     def teacher_for(request: TrainerRunRequest) -> Teacher | None:

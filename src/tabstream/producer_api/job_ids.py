@@ -14,6 +14,8 @@ appends instead of inserting at random places.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import time
 import uuid
@@ -86,3 +88,15 @@ class JobIdDraw:
                 return job_id
             if len(self._spare[partition]) < self._max_spare:
                 self._spare[partition].append((now, job_id))
+
+
+def keyed_job_id(key: bytes, tenant: str, idempotency_key: str) -> uuid.UUID:
+    """The job id of a run submitted with ``idempotency_key``: the same on every API replica
+    (a name-based UUID under a namespace derived from the server's ``key``, so it cannot be
+    guessed). A retry that reaches another replica before that replica's projection has seen
+    the first submission then publishes a command for the same job, which workers skip once
+    the job has ended, instead of starting a second job."""
+    namespace = uuid.UUID(
+        bytes=hmac.new(key, b"idempotency-namespace", hashlib.sha256).digest()[:16]
+    )
+    return uuid.uuid5(namespace, f"{tenant}\n{idempotency_key}")

@@ -171,6 +171,10 @@ def completion_row(env: Envelope, p: UploadCompleted) -> Json:
 
 
 def _run_requested(_t: dict[TrialKey, Json], _m: dict[str, Json], job: Json, env: Envelope) -> None:
+    """The first command of a job wins: a retry of an idempotent submission that reached
+    another API replica publishes a second one for the same job id (workers skip it)."""
+    if job["meta"]["requested"]:
+        return
     p = cast(RunRequested, env.payload)
     job["meta"]["requested"] = True
     job.update(

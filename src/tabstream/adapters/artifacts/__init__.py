@@ -3,8 +3,15 @@
 from tabstream.adapters.artifacts.port import (
     ArtifactNotFound,
     ArtifactStore,
+    ArtifactStoreUnavailable,
     InvalidArtifactKey,
     validate_key,
 )
 
-__all__ = ["ArtifactNotFound", "ArtifactStore", "InvalidArtifactKey", "validate_key"]
+__all__ = [
+    "ArtifactNotFound",
+    "ArtifactStore",
+    "ArtifactStoreUnavailable",
+    "InvalidArtifactKey",
+    "validate_key",
+]

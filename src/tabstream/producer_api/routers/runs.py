@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from tabstream.producer_api.bodies import body_openapi, json_body, json_response
 from tabstream.producer_api.context import ApiContext, utcnow
 from tabstream.producer_api.deps import Tenant
+from tabstream.producer_api.job_ids import keyed_job_id
 from tabstream.producer_api.submission import (
     admission_errors,
     check_against_dataset,
@@ -120,7 +121,7 @@ async def _submit(
 ) -> TrainerRunResponse:
     pool = choose_pool(body, ctx.topics.pools)
     topic = ctx.topics.commands(pool)
-    job_id = ctx.new_job_id(topic)
+    job_id = ctx.new_job_id(topic) if key is None else keyed_job_id(ctx.digest_key, tenant, key)
     secret = body.teacher_predict_headers
     command = RunRequested(
         job_id=job_id,

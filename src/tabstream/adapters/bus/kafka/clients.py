@@ -5,15 +5,17 @@ consumer that never fetches and answers end-offset requests)."""
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka import TopicPartition as KafkaTP
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError, NodeNotReadyError
 from aiokafka.protocol.metadata import MetadataRequest
 
-from tabstream.adapters.bus.kafka.calls import bounded, start_or_release
+from tabstream.adapters.bus.kafka.calls import bounded, start_or_release, unavailable
 from tabstream.adapters.bus.kafka.client_config import KafkaClientConfig
 
 _Name = Literal["producer", "admin", "probe"]
@@ -89,11 +91,27 @@ class SharedClients:
         return await start_or_release("connect", probe, self.config.timeout_s)
 
 
-def _send(admin: Any, request: MetadataRequest) -> Awaitable[Any]:
-    """Send ``request`` through the admin client's connection.
+async def _send(admin: Any, request: MetadataRequest) -> Any:
+    """Send ``request`` through the admin client's connections, to one broker after another
+    (in random order) until one answers: on a cluster, a broker that is down (until the
+    others fence it, it is still in the metadata) must not fail the call the others can serve.
+    When none answers, the admin client's metadata is refreshed for the next call.
 
     aiokafka has no public call for the metadata of chosen topics without auto-creating them
-    (``describe_topics`` fetches every topic of the cluster, or auto-creates a missing one),
-    so this is the adapter's one use of an aiokafka private method.
+    (``describe_topics`` fetches every topic of the cluster, or auto-creates a missing one,
+    and asks one random broker), so this is the adapter's one use of aiokafka's private
+    members: the admin client's ``_send_request`` and its ``_client``'s broker list.
     """
-    return admin._send_request(request)  # type: ignore[no-any-return]
+    client = admin._client
+    nodes = [broker.nodeId for broker in client.cluster.brokers()]
+    random.shuffle(nodes)
+    error: KafkaError = NodeNotReadyError("no broker known")
+    for node in nodes:
+        try:
+            return await admin._send_request(request, node)
+        except KafkaError as exc:
+            if not unavailable(exc):
+                raise
+            error = exc
+    client.force_metadata_update()
+    raise error
