@@ -65,13 +65,11 @@ s3-start: s3-install
 s3-stop:
 	scripts/s3.sh stop
 
-# Two phases: everything but the `cluster` tests on one broker, then the `cluster` tests (the
-# EventLog and projection contract suites with replication 3 and min.insync.replicas 2, and
-# the kill -9 of a partition leader) on a 3-broker cluster started for them (85 to 99 s more on
-# 2 cores: start 19 s, tests 60 s). PYTEST_ARGS goes to the first phase, CLUSTER_PYTEST_ARGS to
-# the second.
-# The tests run beside the S3 test server (scripts/with-s3.sh: S3Proxy on 127.0.0.1:$(S3_PORT));
-# the `s3` tests (artifact store on real S3, jobs on a bucket, server restarts) add about 60 s.
+# Two phases: everything but the `cluster` tests on one broker (and the S3 server), then the
+# `cluster` tests on a 3-broker cluster and the S3 server started for them: the EventLog and
+# projection contract suites with replication 3 and min.insync.replicas 2, a partition leader
+# killed -9, and the soak (tests/soak). On a fresh clone on 2 cores: 344 s, then 293 s.
+# PYTEST_ARGS goes to the first phase, CLUSTER_PYTEST_ARGS to the second.
 test: venv kafka-install s3-install browser-deps lint
 	scripts/with-kafka.sh scripts/with-s3.sh $(PY) -m pytest -m "not cluster" $(PYTEST_ARGS)
 	scripts/with-kafka-cluster.sh scripts/with-s3.sh $(PY) -m pytest -m cluster $(CLUSTER_PYTEST_ARGS)
