@@ -40,14 +40,19 @@ class SharedClients:
         return await self._shared("admin", self._start_admin)
 
     async def partitions(self, topic: str) -> int:
-        """Partition count of ``topic``; KeyError when it does not exist (no auto-create)."""
+        """Partition count of ``topic``; KeyError when no broker shows it (no auto-create).
+
+        On a cluster each broker's metadata cache learns of a new topic a moment after the
+        controller: one broker may show a topic another does not show yet, so a topic exists
+        when any broker that answers shows it."""
         admin = await self.admin()
         request = MetadataRequest([topic], allow_auto_topic_creation=False)
-        response = await bounded("metadata", self.config.timeout_s, lambda: _send(admin, request))
-        for meta in response.to_object()["topics"]:
-            if meta["topic"] == topic and meta["error_code"] == 0 and meta["partitions"]:
-                return len(meta["partitions"])
-        raise KeyError(topic)
+        count = await bounded(
+            "metadata", self.config.timeout_s, lambda: _partition_count(admin, request, topic)
+        )
+        if count is None:
+            raise KeyError(topic)
+        return count
 
     async def end_offsets(self, tps: Sequence[KafkaTP]) -> dict[KafkaTP, int]:
         """Last stable offsets of ``tps`` in one request, on the probe: a consumer that never
@@ -91,11 +96,11 @@ class SharedClients:
         return await start_or_release("connect", probe, self.config.timeout_s)
 
 
-async def _send(admin: Any, request: MetadataRequest) -> Any:
-    """Send ``request`` through the admin client's connections, to one broker after another
-    (in random order) until one answers: on a cluster, a broker that is down (until the
-    others fence it, it is still in the metadata) must not fail the call the others can serve.
-    When none answers, the admin client's metadata is refreshed for the next call.
+async def _partition_count(admin: Any, request: MetadataRequest, topic: str) -> int | None:
+    """Ask the brokers, in random order, for ``topic``'s metadata until one shows it: its
+    partition count, or None when every broker that answered lacks it. A broker that is down
+    (until the others fence it, it is still in the metadata) is skipped; when none answers,
+    the admin client's metadata is refreshed for the next call and the last error raised.
 
     aiokafka has no public call for the metadata of chosen topics without auto-creating them
     (``describe_topics`` fetches every topic of the cluster, or auto-creates a missing one,
@@ -106,12 +111,20 @@ async def _send(admin: Any, request: MetadataRequest) -> Any:
     nodes = [broker.nodeId for broker in client.cluster.brokers()]
     random.shuffle(nodes)
     error: KafkaError = NodeNotReadyError("no broker known")
+    answered = False
     for node in nodes:
         try:
-            return await admin._send_request(request, node)
+            response = await admin._send_request(request, node)
         except KafkaError as exc:
             if not unavailable(exc):
                 raise
             error = exc
+            continue
+        answered = True
+        for meta in response.to_object()["topics"]:
+            if meta["topic"] == topic and meta["error_code"] == 0 and meta["partitions"]:
+                return len(meta["partitions"])
+    if answered:
+        return None
     client.force_metadata_update()
     raise error
