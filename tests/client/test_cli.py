@@ -138,7 +138,7 @@ def test_user_errors_are_clear(server: Server, dataset: dict[str, Any], tiny_csv
     base = ["run", "--dataset", ds, "--task", "binclass", "--models", "xgboost"]
     refused(cli(server, *base, "--label", "y", "--filter", "ts >> 1"), 2, "position")
     refused(cli(server, *base, "--label", "nope"), 1, "label_column")
-    refused(cli(server, *base, "--label", "y", "--models", "catboost"), 2, "model_types")
+    refused(cli(server, *base, "--label", "y", "--models", "knn"), 2, "model_types")
     refused(cli(server, "run", "--dataset", ds, "--label", "y", "--task", "x"), 2, "--task")
     refused(cli(server, "datasets", "add", "/no/such.csv"), 2, "no such file")
     refused(cli(server, "jobs", "show", str(uuid.uuid4())), 1, "not found")

@@ -26,6 +26,10 @@ SPECS = {
 }
 TINY: dict[str, dict[str, Any]] = {
     "xgboost": {"n_estimators": 60, "n_threads": 1},
+    "lightgbm": {"num_boost_round": 60, "n_threads": 1},
+    "catboost": {"iterations": 60, "learning_rate": 0.2, "n_threads": 1},
+    "extratrees": {"n_estimators": 30, "n_threads": 1},
+    "randomforest": {"n_estimators": 30, "n_threads": 1},
     "tabm": {
         "k": 4,
         "n_blocks": 1,
@@ -130,6 +134,10 @@ def _assert_safe_files(files: dict[str, bytes]) -> None:
             header_len = int.from_bytes(data[:8], "little")
             header = json.loads(data[8 : 8 + header_len])
             assert all("dtype" in v for k, v in header.items() if k != "__metadata__")
+        elif fname.endswith(".txt"):
+            assert data.startswith(b"tree\n"), fname  # LightGBM's text model
+        elif fname.endswith(".cbm"):
+            assert data[:4] == b"CBM1", fname  # CatBoost's native model
         else:
             assert fname.endswith(".ubj") and data[:1] == b"{", fname
 
@@ -306,13 +314,15 @@ def test_tabicl_subsamples_context() -> None:
 
 def test_registry_and_default_model_types() -> None:
     families = Families()
-    assert set(families) == {"xgboost", "tabm", "xrfm", "tabicl"}
+    trees = ["lightgbm", "xgboost", "catboost", "extratrees", "randomforest"]
+    assert set(families) == {*trees, "tabm", "xrfm", "tabicl"}
     assert all(f.name == n for n, f in families.items())
     with pytest.raises(KeyError, match="known"):
-        _family("catboost")
-    assert default_model_types(5_000, 20, "cpu", True) == ["tabicl", "tabm", "xgboost", "xrfm"]
-    assert default_model_types(5_000, 20, "cuda", False) == ["tabm", "xgboost", "xrfm"]
-    assert default_model_types(5_000, 500, "cpu", True) == ["xgboost", "tabm", "xrfm"]
-    assert default_model_types(50_000, 20, "cuda", True) == ["xgboost", "tabm", "xrfm"]
-    assert default_model_types(500_000, 20, "cuda", True) == ["xgboost", "tabm"]
-    assert default_model_types(500_000, 20, "cpu", True) == ["xgboost"]
+        _family("knn")
+    assert default_model_types(5_000, 20, "cuda", True) == [*trees, "xrfm", "tabm", "tabicl"]
+    assert default_model_types(5_000, 500, "cuda", True) == [*trees, "xrfm", "tabm"]
+    assert default_model_types(50_000, 20, "cuda", True) == [*trees, "xrfm", "tabm"]
+    assert default_model_types(500_000, 20, "cuda", True) == [*trees[:3], "tabm"]
+    # on a CPU: cheapest first, no neural net or forest past 100k rows
+    assert default_model_types(500_000, 20, "cpu", True) == ["xgboost", "lightgbm", "catboost"]
+    assert default_model_types(5_000, 20, "cpu", True)[-1] == "tabicl"

@@ -18,7 +18,8 @@ from tests.unit.pipeline_support import of_type, request, run_collect, store_wit
 
 
 def req(**kw: Any) -> TrainerRunRequest:
-    body = {"dataset_id": str(uuid4()), "task": {"task_kind": "binclass", "label_column": "y"}}
+    body = {"dataset_id": str(uuid4()), "task": {"task_kind": "binclass", "label_column": "y"},
+            "n_splits": 5}  # fmt: skip
     return TrainerRunRequest.model_validate(body | kw)
 
 
@@ -30,35 +31,55 @@ def with_tabicl(tmp_path: Path) -> Families:
     return Families(FamilyOptions(tabicl_checkpoint=checkpoint))
 
 
-def test_cpu_search_seconds_scales_with_rows_and_trials() -> None:
-    assert cpu_search_seconds("tabm", 1000, 4) == 4000.0
-    assert cpu_search_seconds("xgboost", 10**6, 100) == 0.0
-    assert cpu_search_seconds("unknown", 10, 1) == 10.0
+def test_cpu_search_seconds_scales_with_rows_trials_and_fits() -> None:
+    # tabm: 0.5 s + 3.5 ms per row and fit; 5 fits per trial by default
+    assert cpu_search_seconds("tabm", 1000, 4) == pytest.approx(4 * 5 * (0.5 + 3.5))
+    assert cpu_search_seconds("tabm", 1000, 4, n_fits=1) == pytest.approx(4 * (0.5 + 3.5))
+    assert cpu_search_seconds("xgboost", 10**6, 1) == pytest.approx(5 * (0.05 + 20.0))
+    assert cpu_search_seconds("unknown", 10, 1) == pytest.approx(5 * (2.0 + 2.0))
 
 
 def test_default_set_on_cpu_without_budget_leaves_out_slow_families(with_tabicl: Families) -> None:
     choice = choose_model_types(req(), 5000, 20, "cpu", with_tabicl)
-    assert choice.chosen and choice.model_types == ["xgboost", "xrfm"]
+    cheap_first = ["xgboost", "lightgbm", "extratrees", "randomforest", "catboost", "xrfm", "tabm"]
+    assert choice.chosen and choice.model_types == cheap_first
     chosen, left_out = choice.notes
-    assert chosen == "default model types chosen: ['xgboost', 'xrfm']"
-    assert "left out of the default model types on CPU: tabicl (~1,000 s), tabm (~20,000 s)" in (
-        left_out
-    )
+    assert chosen == f"default model types chosen: {cheap_first}"
+    assert "left out of the default model types on CPU: tabicl (~1,040 s)" in left_out
     assert "5,000 rows x 4 trials" in left_out and "900 s per family" in left_out
-    assert "time_budget_s" in left_out and "xrfm" not in left_out.split("estimated")[0]
+    assert "time_budget_s" in left_out and "tabm" not in left_out
 
 
 def test_a_family_under_the_limit_stays(with_tabicl: Families) -> None:
     choice = choose_model_types(req(), 1000, 20, "cpu", with_tabicl)
-    assert choice.model_types == ["tabicl", "xgboost", "xrfm"]
-    assert "tabm (~4,000 s)" in choice.notes[-1] and "tabicl" not in choice.notes[-1]
+    assert choice.model_types[-1] == "tabicl" and len(choice.model_types) == 8
+    slow = choose_model_types(req(), 20_000, 20, "cpu", with_tabicl)
+    assert "xrfm" not in slow.model_types and "tabm" not in slow.model_types
+    assert "xrfm (~1,402 s), tabm (~1,410 s)" in slow.notes[-1]
 
 
 def test_trials_and_pareto_rows_count_in_the_estimate() -> None:
-    few = choose_model_types(req(n_trials=1), 800, 20, "cpu", Families())
-    assert few.model_types == ["tabm", "xgboost", "xrfm"] and len(few.notes) == 1
+    few = choose_model_types(req(n_trials=1), 20_000, 20, "cpu", Families())
+    assert "tabm" in few.model_types and len(few.notes) == 1
     sweep = req(n_trials=1, metrics=["auc", "logloss"], grid_size=0.5)  # 3 weight vectors
-    assert "tabm (~2,400 s)" in choose_model_types(sweep, 800, 20, "cpu", Families()).notes[-1]
+    assert "tabm (~1,058 s)" in choose_model_types(sweep, 20_000, 20, "cpu", Families()).notes[-1]
+
+
+def test_a_pareto_sweep_trains_the_cheapest_default_families() -> None:
+    sweep = req(n_trials=1, metrics=["auc", "logloss"], grid_size=0.5)
+    choice = choose_model_types(sweep, 1000, 20, "cpu", Families())
+    assert choice.model_types == ["xgboost", "lightgbm", "extratrees", "randomforest"]
+    assert choice.notes[0] == f"default model types chosen: {choice.model_types}"
+
+
+def test_a_budget_names_the_default_families_it_leaves_out() -> None:
+    choice = choose_model_types(req(n_splits=5), 5000, 20, "cpu", Families(), 20.0)
+    assert choice.model_types == ["xgboost", "lightgbm"]
+    (note,) = [n for n in choice.notes if "time_budget_s 20 s" in n]
+    assert "extratrees (~6 s), randomforest (~7 s), catboost (~28 s)" in note
+    assert "default trial of 5 fits on 5,000 rows, over 25% of the budget" in note
+    holdout = choose_model_types(req(n_splits=None), 5000, 20, "cpu", Families(), 20.0)
+    assert holdout.model_types == ["xgboost", "lightgbm", "extratrees", "randomforest"]
 
 
 @pytest.mark.parametrize(
@@ -80,10 +101,11 @@ def test_no_family_is_left_out_on_gpu_under_a_budget_or_without_a_limit(
 
 
 def test_explicit_slow_family_on_cpu_is_kept_with_an_estimate() -> None:
-    choice = choose_model_types(req(model_types=["tabm", "xgboost"]), 1000, 20, "cpu", Families())
+    asked = req(model_types=["tabm", "xgboost"])
+    choice = choose_model_types(asked, 20_000, 20, "cpu", Families())
     assert not choice.chosen and choice.model_types == ["tabm", "xgboost"]
     assert choice.notes == [
-        "tabm on CPU without time_budget_s: estimated ~4,000 s for 1,000 rows x 4 trials; "
+        "tabm on CPU without time_budget_s: estimated ~1,410 s for 20,000 rows x 4 trials; "
         "set time_budget_s to bound the run"
     ]
 
@@ -92,21 +114,21 @@ def test_explicit_families_get_no_note_when_fast_or_budgeted() -> None:
     fast = req(model_types=["xgboost", "xrfm"])
     assert choose_model_types(fast, 1000, 20, "cpu", Families()).notes == []
     slow = req(model_types=["tabm"])
-    assert choose_model_types(slow, 1000, 20, "cpu", Families(), 60.0).notes == []
-    assert choose_model_types(slow, 1000, 20, "cuda", Families()).notes == []
+    assert choose_model_types(slow, 20_000, 20, "cpu", Families(), 60.0).notes == []
+    assert choose_model_types(slow, 20_000, 20, "cuda", Families()).notes == []
 
 
 def test_run_reports_the_left_out_families_in_the_job_notes(tmp_path: Path) -> None:
     store, ref = store_with(tmp_path, "credit_g", 200)
-    strict = PipelineOptions(FamilyOptions(threads=1, cpu_family_max_s=1.0))
+    strict = PipelineOptions(FamilyOptions(threads=1, cpu_family_max_s=0.2))
     req = request("credit_g", model_types=None, n_trials=1, n_splits=2)
     result, events = run_collect(store, ref, req, options=strict)
-    assert result.default_models_chosen and result.model_types == ["xgboost"]
-    assert {r.family for r in of_type(events, "RowCompleted")} == {"xgboost"}
+    assert result.default_models_chosen and result.model_types == ["xgboost", "lightgbm"]
+    assert {r.family for r in of_type(events, "RowCompleted")} == {"xgboost", "lightgbm"}
     notes = job_completed_event(result).notes
-    assert "default model types chosen: ['xgboost']" in notes
+    assert "default model types chosen: ['xgboost', 'lightgbm']" in notes
     (left_out,) = [n for n in notes if n.startswith("left out")]
-    assert "tabm (~200 s)" in left_out and "xrfm (~3 s)" in left_out
+    assert "tabm (~2 s)" in left_out and "extratrees (~1 s)" in left_out
 
 
 def test_the_limit_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -108,11 +108,14 @@ def test_trial_start_and_stop_rules() -> None:
 
 
 def test_default_model_types_under_a_cpu_budget() -> None:
-    assert default_model_types(1000, 20, "cpu", False) == ["tabm", "xgboost", "xrfm"]
-    assert default_model_types(1000, 20, "cpu", False, 120.0) == ["xgboost", "xrfm"]
-    assert default_model_types(5000, 20, "cpu", False, 120.0) == ["xgboost"]
-    assert default_model_types(1000, 20, "cpu", False, 1e5) == ["xgboost", "tabm", "xrfm"]
-    assert default_model_types(1000, 20, "cuda", False, 120.0) == ["tabm", "xgboost", "xrfm"]
+    cheap_first = ["xgboost", "lightgbm", "extratrees", "randomforest", "catboost", "xrfm", "tabm"]
+    assert default_model_types(1000, 20, "cpu", False) == cheap_first
+    assert default_model_types(1000, 20, "cpu", False, 60.0) == cheap_first[:5]  # xrfm ~18 s
+    assert default_model_types(5000, 20, "cpu", False, 20.0) == ["xgboost", "lightgbm"]
+    assert default_model_types(5000, 20, "cpu", False, 20.0, n_fits=1) == cheap_first[:4]
+    assert default_model_types(1000, 20, "cpu", False, 1e5) == cheap_first
+    gpu = ["lightgbm", "xgboost", "catboost", "extratrees", "randomforest", "xrfm", "tabm"]
+    assert default_model_types(1000, 20, "cuda", False, 1.0) == gpu
 
 
 def test_a_single_endless_fit_stops_inside_its_boosting_loop(

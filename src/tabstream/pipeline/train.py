@@ -10,14 +10,16 @@ JobStarted/JobCompleted (``job_completed_event``). The operator's configuration 
 ``options`` (``options.PipelineOptions``); the pipeline reads no environment.
 
 Time budget (``time_budget_s``): the wall-clock seconds the whole run may take, counted from the
-call. The search gets ``1 - FINISH_RESERVE`` of it, shared between the rows in order (each row
-gets an equal share of what is left, so time a row does not use passes on); a row stops starting
-trials when the next would not fit its share, and a trial running past it stops between folds
-(see ``search.study``). The finish (refit or ensemble) then runs in the reserve (an ensemble
-skips the all-rows refits of members that would not fit before the end); ``n_trials`` stays an
-upper bound. ``None`` (the default) means no time limit: results are unchanged. The worker
-passes the request's ``time_budget_s``. On a CPU without one, default families estimated to
-take too long are left out and named in the notes (``families.choice``).
+call. The search gets ``1 - FINISH_RESERVE`` of it: the rows' trials are interleaved by
+``search.schedule`` (every family's defaults and portfolio first, then HPO for the rows with the
+best recent gain per second, trials pruned across folds while the budget binds, no trial started
+that is not expected to end in time) and a trial running past the deadline stops between folds
+or inside its training loop (see ``search.study``). The finish (refit or ensemble) then runs in
+the reserve (an ensemble skips the all-rows refits of members that would not fit before the
+end); ``n_trials`` stays an upper bound. ``None`` (the default) means no time limit: rows run one
+after the other and results are unchanged. The worker passes the request's ``time_budget_s``.
+On a CPU without one, default families estimated to take too long are left out and named in
+the notes (``families.choice``).
 """
 
 from __future__ import annotations
@@ -30,7 +32,12 @@ from uuid import UUID
 import optuna
 
 from tabstream.pipeline.distill.augment import Augmented, augment, fidelity
-from tabstream.pipeline.families import Families
+from tabstream.pipeline.families import (
+    BUDGET_SHARE,
+    Families,
+    first_trial_seconds,
+    holdout_pays,
+)
 from tabstream.pipeline.families.choice import choose_model_types
 from tabstream.pipeline.finish.leaderboard import finish
 from tabstream.pipeline.finish.register import Job
@@ -38,6 +45,7 @@ from tabstream.pipeline.options import DistillOptions, PipelineOptions
 from tabstream.pipeline.search.journal import journal_storage
 from tabstream.pipeline.search.pareto import simplex_grid
 from tabstream.pipeline.search.rows import Cancelled, Row, RowResult, SearchContext
+from tabstream.pipeline.search.schedule import budget_summary, schedule
 from tabstream.pipeline.search.scoring import Metric, resolve_metrics, with_mase_scale
 from tabstream.pipeline.search.study import run_row
 from tabstream.pipeline.tasks.filter_compile import FilterError
@@ -45,10 +53,10 @@ from tabstream.pipeline.tasks.prepare import NotExecutableYet, prepare, prepare_
 from tabstream.pipeline.tasks.splits import make_splits
 from tabstream.pipeline.types import Artifacts, DataError, Emit, Teacher
 from tabstream.schemas.checks import (
-    MODEL_TYPES,
     check_pareto_rows,
     check_random_state,
     is_pareto_sweep,
+    sweep_families,
 )
 from tabstream.schemas.events import JobCompleted
 from tabstream.schemas.results import EnsembleInfo, LeaderboardEntry, ParetoPoint
@@ -189,19 +197,22 @@ def _setup(
         metrics = with_mase_scale(
             resolve_metrics(request.metrics, metric_kind), prepared.mase_scale
         )
+        n_cols = prepared.features.num_columns
+        choice = choose_model_types(
+            request, prepared.n_rows, n_cols, device, families, time_budget_s
+        )
+        n_splits, notes = _folds(
+            request, prepared.n_rows, choice.model_types, device, time_budget_s
+        )
         if prepared.split is not None:
-            splits = prepared.split(request.n_splits, request.random_state)
+            splits = prepared.split(n_splits, request.random_state)
         else:
-            splits = make_splits(prepared.y, prepared.spec, request.n_splits, request.random_state)
+            splits = make_splits(prepared.y, prepared.spec, n_splits, request.random_state)
     except NotExecutableYet as exc:
         raise PipelineInputError(str(exc), "not_executable") from exc
     except (DataError, FilterError, ValueError, KeyError) as exc:
         raise PipelineInputError(str(exc)) from exc
-    notes = prepare_notes(prepared)
-    choice = choose_model_types(
-        request, prepared.n_rows, prepared.features.num_columns, device, families, time_budget_s
-    )
-    notes.extend(choice.notes)
+    notes = [*prepare_notes(prepared), *choice.notes, *notes]
     ctx = SearchContext(
         job_id,
         prepared.features,
@@ -223,24 +234,45 @@ def _setup(
 
 
 def _search(job: Job, rows: list[Row], start: float, budget: float | None) -> list[RowResult]:
-    """Run the rows in order; under a budget, each gets an equal share of the time left."""
+    """Run the rows in order; under a budget, interleaved by the scheduler (``schedule``)."""
     ctx = job.ctx
     if budget is None:
         return [run_row(ctx, row) for row in rows]
-    end = start + budget * (1.0 - FINISH_RESERVE)
-    ctx.search_deadline, job.deadline = end, start + budget
-    results = []
-    for i, row in enumerate(rows):
-        now = time.monotonic()
-        ctx.row_deadline = now + max(0.0, end - now) / (len(rows) - i)
-        results.append(run_row(ctx, row))
-    ctx.row_deadline = ctx.search_deadline = None
+    ctx.search_deadline, job.deadline = start + budget * (1.0 - FINISH_RESERVE), start + budget
+    n_rows, fits = len(ctx.y), len(ctx.splits)
+
+    def first_trial_s(family: str) -> float | None:
+        return first_trial_seconds(family, n_rows, fits, ctx.device)
+
+    results, notes = schedule(ctx, rows, first_trial_s)
+    ctx.search_deadline = None
+    job.notes.extend(notes)
     n_done = sum(len(r.trials) + r.n_failed for r in results)
     job.notes.append(
         f"time budget {budget:g} s: search stopped after {time.monotonic() - start:.1f} s "
-        f"with {n_done} trials"
+        f"with {n_done} trials; {budget_summary(results, ctx.n_trials)}"
     )
     return results
+
+
+def _folds(
+    request: TrainerRunRequest,
+    n_rows: int,
+    model_types: list[str],
+    device: str,
+    budget: float | None,
+) -> tuple[int | None, list[str]]:
+    """The run's folds: the request's, or a holdout when a K-fold trial would cost too much
+    of the time budget on a CPU (``holdout_pays``), said in a note."""
+    k = request.n_splits
+    if budget is None or k is None or device.startswith("cuda"):
+        return k, []
+    if not holdout_pays(model_types, n_rows, k, budget):
+        return k, []
+    return None, [
+        f"holdout split instead of {k} folds: a {k}-fold trial on {n_rows:,} rows is expected "
+        f"to take more than {BUDGET_SHARE:.0%} of time_budget_s {budget:g} s"
+    ]
 
 
 def _distil(job: Job, teacher: Teacher, options: DistillOptions) -> Augmented:
@@ -279,7 +311,7 @@ def _check_admission(request: TrainerRunRequest) -> None:
     """The API's admission rules again, for commands that entered the log before them."""
     try:
         check_random_state(request.random_state)
-        families = len(request.model_types or MODEL_TYPES)
+        families = sweep_families(request.model_types)
         check_pareto_rows(len(request.metrics or []), request.grid_size, families)
     except ValueError as exc:
         raise PipelineInputError(str(exc)) from None

@@ -11,10 +11,10 @@ from tabstream.common.canonical_json import canonical_json
 from tabstream.producer_api.readmodel import Row
 from tabstream.schemas import Comparison, TrainerRunRequest, task_columns
 from tabstream.schemas.checks import (
-    MODEL_TYPES,
     check_pareto_rows,
     check_random_state,
     is_pareto_sweep,
+    sweep_families,
 )
 from tabstream.schemas.filters import BoolExpr, Filter, Not
 
@@ -50,7 +50,7 @@ def admission_errors(request: TrainerRunRequest) -> list[dict[str, Any]]:
         check_random_state(request.random_state)
     except ValueError as exc:
         errors.append(_err(["body", "random_state"], str(exc)))
-    families = len(request.model_types or MODEL_TYPES)
+    families = sweep_families(request.model_types)
     try:
         check_pareto_rows(len(request.metrics or []), request.grid_size, families)
     except ValueError as exc:
@@ -141,7 +141,8 @@ def choose_pool(request: TrainerRunRequest, pools: Sequence[str]) -> str:
 
     With a ``gpu`` pool configured, runs that may use a GPU-benefiting family (tabm, xrfm,
     tabicl, or no explicit ``model_types``: the worker then picks the default set) go to
-    ``gpu``; pure-xgboost runs go to ``cpu`` when configured. Otherwise the first pool.
+    ``gpu``; runs of tree families only (xgboost, lightgbm, catboost, extratrees,
+    randomforest) go to ``cpu`` when configured. Otherwise the first pool.
     """
     wants_gpu = request.model_types is None or bool(GPU_FAMILIES & set(request.model_types))
     if wants_gpu and "gpu" in pools:

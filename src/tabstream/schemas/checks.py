@@ -15,7 +15,19 @@ MAX_PARETO_ROWS = 64
 MAX_RANDOM_STATE = 2**32
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-MODEL_TYPES = ("tabm", "xgboost", "xrfm", "tabicl")
+MODEL_TYPES = (
+    "tabm",
+    "xgboost",
+    "xrfm",
+    "tabicl",
+    "lightgbm",
+    "catboost",
+    "extratrees",
+    "randomforest",
+)
+DEFAULT_SWEEP_FAMILIES = 4
+"""The most default families a Pareto sweep without ``model_types`` trains (the cheapest of the
+default set): its rows are weight vectors x families, admitted by ``check_pareto_rows``."""
 _CLASSIFICATION = ("auc", "accuracy", "neg_class_error", "logloss", "f1")
 _REGRESSION = ("rmse", "mae", "r2")
 _FORECASTING = ("mase", "smape")
@@ -89,6 +101,11 @@ def pareto_weight_count(n_metrics: int, grid_size: float) -> int:
     counted in closed form (nothing is enumerated)."""
     steps = round(1 / grid_size)
     return math.comb(steps + n_metrics - 1, n_metrics - 1)
+
+
+def sweep_families(model_types: list[str] | None) -> int:
+    """Families a Pareto sweep trains: the request's, else ``DEFAULT_SWEEP_FAMILIES``."""
+    return len(model_types) if model_types else DEFAULT_SWEEP_FAMILIES
 
 
 def check_pareto_rows(n_metrics: int, grid_size: float | None, n_families: int) -> None:

@@ -1,22 +1,24 @@
 """Model families, built with the operator's ``FamilyOptions``, and the default model-type rule.
 
-``Families(options)`` maps a name to its family (``xgboost``, ``tabm``, ``xrfm``, ``tabicl``),
-each a module here with its search space, defaults, device support, fit and safe load.
+``Families(options)`` maps a name to its family, each a module here with its search space,
+defaults, portfolio, device support, fit and safe load: gradient-boosted trees (``xgboost``,
+``lightgbm``, ``catboost``), randomised tree ensembles (``extratrees``, ``randomforest``), neural
+and kernel models (``tabm``, ``xrfm``) and the in-context learner ``tabicl``.
 
-Default families by dataset shape (``default_model_types``):
+Default families by dataset shape (``default_model_types``), cheapest first on a CPU (a time
+budget's scheduler starts them in this order):
 
-- small (≤ 10k rows and ≤ 100 columns): tabicl (only when its checkpoint is available),
-  tabm, xgboost, xrfm;
-- large (> 100k rows): xgboost, tabm on CUDA; xgboost alone on CPU (a neural net on that
-  many rows is too slow without a GPU);
-- medium (everything else): xgboost, tabm, xrfm.
+- small (<= 10k rows and <= 100 columns) and medium (<= 100k rows): every family (tabicl only
+  on small data and only when its checkpoint is available);
+- large (> 100k rows): the boosted trees, plus tabm on CUDA (a neural net or a forest of fully
+  grown trees on that many rows is too slow on a CPU).
 
-Under a time budget on CPU (``time_budget_s``), xgboost comes first and another family stays only
-when one default K-fold trial is expected to fit in ``BUDGET_SHARE`` of the budget, by a rough
-per-row cost measured on a 2-core CPU (``CPU_TRIAL_SECONDS_PER_ROW``): tabm (k=32 MLPs of width
-512) needs about 1 s per training row and trial there, so it is left to GPUs or long budgets.
-Without a time budget on CPU, ``choice.choose_model_types`` uses the same per-row cost
-(``cpu_search_seconds``) to leave out default families that would take too long.
+Under a time budget on a CPU, a default family stays only when its first trial is expected to
+fit in ``BUDGET_SHARE`` of the budget (``costs.trial_seconds``); the cheapest always stays.
+A K-fold run whose cheapest family's trial would not fit there trains on a holdout split
+(``holdout_pays``).
+Without a time budget on a CPU, ``choice.choose_model_types`` leaves out default families whose
+whole search is expected to take too long (``costs.cpu_search_seconds``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,11 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterator, Mapping
 
+from tabstream.pipeline.families.costs import (
+    cpu_search_seconds,
+    first_trial_seconds,
+    trial_seconds,
+)
 from tabstream.pipeline.options import FamilyOptions
 from tabstream.pipeline.types import Device, Family
 
@@ -31,14 +38,20 @@ SMALL_ROWS = 10_000
 SMALL_COLS = 100
 LARGE_ROWS = 100_000
 BUDGET_SHARE = 0.25
-CPU_TRIAL_SECONDS_PER_ROW = {"xgboost": 0.0, "xrfm": 0.015, "tabicl": 0.05, "tabm": 1.0}
+DEFAULT_FOLDS = 5
 
 _CLASSES = {
     "xgboost": ("tabstream.pipeline.families.xgboost", "XGBoostFamily"),
+    "lightgbm": ("tabstream.pipeline.families.lightgbm", "LightGBMFamily"),
+    "catboost": ("tabstream.pipeline.families.catboost", "CatBoostFamily"),
+    "extratrees": ("tabstream.pipeline.families.forests", "ExtraTreesFamily"),
+    "randomforest": ("tabstream.pipeline.families.forests", "RandomForestFamily"),
     "tabm": ("tabstream.pipeline.families.tabm", "TabMFamily"),
     "xrfm": ("tabstream.pipeline.families.xrfm", "XRFMFamily"),
     "tabicl": ("tabstream.pipeline.families.tabicl", "TabICLFamily"),
 }
+BOOSTED = ("lightgbm", "xgboost", "catboost")
+FORESTS = ("extratrees", "randomforest")
 
 
 class Families(Mapping[str, Family]):
@@ -74,33 +87,45 @@ def default_model_types(
     device: Device,
     tabicl_available: bool,
     time_budget_s: float | None = None,
+    n_fits: int = DEFAULT_FOLDS,
 ) -> list[str]:
-    """Families to try when a run names none, from the data's shape, device and time budget."""
-    chosen = _by_shape(n_rows, n_cols, device, tabicl_available)
-    if time_budget_s is None or device.startswith("cuda"):
+    """Families to try when a run names none, from the data's shape, device and time budget
+    (``n_fits``: fits per trial, the folds or 1 for a holdout)."""
+    chosen = by_shape(n_rows, n_cols, device, tabicl_available)
+    if device.startswith("cuda"):
         return chosen
-    fits = [
-        f
-        for f in chosen
-        if f != "xgboost"
-        and CPU_TRIAL_SECONDS_PER_ROW.get(f, 1.0) * n_rows <= BUDGET_SHARE * time_budget_s
-    ]
-    return ["xgboost", *fits]
+    chosen.sort(key=lambda f: trial_seconds(f, n_rows, n_fits))
+    if time_budget_s is None:
+        return chosen
+    limit = BUDGET_SHARE * time_budget_s
+    fits = [f for f in chosen[1:] if trial_seconds(f, n_rows, n_fits) <= limit]
+    return [chosen[0], *fits]
 
 
-def cpu_search_seconds(family: str, n_rows: int, n_trials: int) -> float:
-    """Rough CPU seconds of ``n_trials`` default K-fold trials of ``family`` on ``n_rows``
-    rows (``CPU_TRIAL_SECONDS_PER_ROW``; an unknown family counts as the slowest)."""
-    return CPU_TRIAL_SECONDS_PER_ROW.get(family, 1.0) * n_rows * n_trials
+def holdout_pays(model_types: list[str], n_rows: int, n_folds: int, budget: float) -> bool:
+    """Whether a K-fold trial of even the cheapest of ``model_types`` is expected to take more
+    than ``BUDGET_SHARE`` of the time budget on a CPU (a holdout split then leaves time for
+    the search)."""
+    cheapest = min(trial_seconds(f, n_rows, n_folds) for f in model_types)
+    return cheapest > BUDGET_SHARE * budget
 
 
-def _by_shape(n_rows: int, n_cols: int, device: Device, tabicl_available: bool) -> list[str]:
-    if n_rows <= SMALL_ROWS and n_cols <= SMALL_COLS:
-        small = ["tabm", "xgboost", "xrfm"]
-        return ["tabicl", *small] if tabicl_available else small
+def by_shape(n_rows: int, n_cols: int, device: Device, tabicl_available: bool) -> list[str]:
+    """The default families for the data's shape and the device, before any time rule."""
+    cuda = device.startswith("cuda")
     if n_rows > LARGE_ROWS:
-        return ["xgboost", "tabm"] if device.startswith("cuda") else ["xgboost"]
-    return ["xgboost", "tabm", "xrfm"]
+        return [*BOOSTED, "tabm"] if cuda else list(BOOSTED)
+    every = [*BOOSTED, *FORESTS, "xrfm", "tabm"]
+    small = n_rows <= SMALL_ROWS and n_cols <= SMALL_COLS
+    return [*every, "tabicl"] if small and tabicl_available else every
 
 
-__all__ = ["Families", "cpu_search_seconds", "default_model_types"]
+__all__ = [
+    "Families",
+    "by_shape",
+    "cpu_search_seconds",
+    "default_model_types",
+    "first_trial_seconds",
+    "holdout_pays",
+    "trial_seconds",
+]

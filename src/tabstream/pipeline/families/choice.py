@@ -1,11 +1,13 @@
 """Which model families a run trains, and the notes that say why (``JobCompleted.notes``).
 
 With ``model_types`` the request's families train as asked. Without, the default set comes from
-the data's shape, the device and the time budget (``default_model_types``).
+the data's shape, the device and the time budget (``default_model_types``); the notes name the
+families a time budget left out, and a Pareto sweep trains the cheapest
+``DEFAULT_SWEEP_FAMILIES`` of them (its rows are weight vectors x families).
 
 On a CPU without ``time_budget_s`` nothing bounds the run's wall clock, so each family's search
-is estimated (``cpu_search_seconds``: rows x trials x matrix rows per family, at the family's
-measured per-row cost) and compared with the operator's ``FamilyOptions.cpu_family_max_s``: a
+is estimated (``cpu_search_seconds``: rows x fits x trials x matrix rows per family, at the
+family's measured cost) and compared with the operator's ``FamilyOptions.cpu_family_max_s``: a
 default family over it is left out (the run stays deterministic: nothing is cut short by the
 clock), and a family the request names explicitly is kept with a note estimating its time.
 """
@@ -14,8 +16,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tabstream.pipeline.families import Families, cpu_search_seconds, default_model_types
-from tabstream.schemas.checks import weight_vector_count
+from tabstream.pipeline.families import (
+    BUDGET_SHARE,
+    Families,
+    by_shape,
+    cpu_search_seconds,
+    default_model_types,
+    trial_seconds,
+)
+from tabstream.schemas.checks import DEFAULT_SWEEP_FAMILIES, is_pareto_sweep, weight_vector_count
 from tabstream.schemas.run import TrainerRunRequest
 
 
@@ -43,13 +52,36 @@ def choose_model_types(
         notes = [_slow_note(f, slow[f], n_rows, request) for f in asked if f in slow]
         return ModelChoice(asked, False, notes)
     tabicl = families["tabicl"].available() is None
-    default = default_model_types(n_rows, n_cols, device, tabicl, time_budget_s)
+    fits = request.n_splits or 1
+    default = default_model_types(n_rows, n_cols, device, tabicl, time_budget_s, fits)
     kept = [f for f in default if f not in slow]
+    if is_pareto_sweep(len(request.metrics or []), request.grid_size):
+        kept = kept[:DEFAULT_SWEEP_FAMILIES]
     notes = [f"default model types chosen: {kept}"]
-    left_out = {f: slow[f] for f in default if f in slow}
-    if left_out:
-        notes.append(_left_out_note(left_out, n_rows, request, families))
+    if time_budget_s is not None:
+        shape = by_shape(n_rows, n_cols, device, tabicl)
+        over = [f for f in shape if f not in default]
+        notes += _budget_note(over, n_rows, fits, time_budget_s)
+    too_slow = {f: slow[f] for f in default if f in slow}
+    if too_slow:
+        notes.append(_left_out_note(too_slow, n_rows, request, families))
     return ModelChoice(kept, True, notes)
+
+
+def _budget_note(left_out: list[str], n_rows: int, fits: int, budget: float) -> list[str]:
+    if not left_out:
+        return []
+    cost = {f: trial_seconds(f, n_rows, fits) for f in left_out}
+    shown = ", ".join(f"{f} (~{secs:,.0f} s)" for f, secs in sorted(cost.items(), key=_second))
+    return [
+        f"left out of the default model types under time_budget_s {budget:g} s: {shown} per "
+        f"default trial of {fits} fits on {n_rows:,} rows, over {BUDGET_SHARE:.0%} of the "
+        "budget; name them in model_types to train them anyway"
+    ]
+
+
+def _second(item: tuple[str, float]) -> float:
+    return item[1]
 
 
 def _slow_on_cpu(
@@ -63,8 +95,8 @@ def _slow_on_cpu(
     limit = families.options.cpu_family_max_s
     if time_budget_s is not None or device.startswith("cuda") or limit <= 0:
         return {}
-    trials = _trials_per_family(request)
-    estimates = {f: cpu_search_seconds(f, n_rows, trials) for f in families}
+    trials, fits = _trials_per_family(request), request.n_splits or 1
+    estimates = {f: cpu_search_seconds(f, n_rows, trials, fits) for f in families}
     return {f: secs for f, secs in estimates.items() if secs > limit}
 
 

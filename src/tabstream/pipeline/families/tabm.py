@@ -3,12 +3,16 @@
 Inputs are the "nn" preprocessing (dense float32, standardised / one-hot). Constant columns are
 dropped; optional piecewise-linear embeddings (``rtdl_num_embeddings``) use quantile bins.
 Saved as safetensors weights plus a JSON config (architecture, bins, kept columns, y stats).
+
+Sizes per device: the defaults and the search space give CUDA sizes (the paper's k=32 heads of 3
+blocks of 512) with ``"size": "auto"``, which ``fit`` resolves for its device (``resolve_sizes``):
+unchanged on CUDA; on a CPU blocks a quarter as wide, half the heads and half the early-stopping
+patience, and a wall-clock limit per fit (``CPU_SCALE``). Params without ``size`` (or with
+``"exact"``) are trained as given. A saved model records its resolved architecture.
 """
 
 from __future__ import annotations
 
-import copy
-import time
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -21,7 +25,6 @@ from rtdl_num_embeddings import PiecewiseLinearEmbeddings, compute_bins
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 from tabm import TabM
-from torch import nn
 
 from tabstream.pipeline.families._common import (
     check_spec,
@@ -32,8 +35,8 @@ from tabstream.pipeline.families._common import (
     spec_meta,
     torch_device,
 )
+from tabstream.pipeline.families._tabm_train import Trainer, predict_mean, tensors
 from tabstream.pipeline.options import FamilyOptions
-from tabstream.pipeline.search.budget import check_time
 from tabstream.pipeline.types import (
     Device,
     FeatureMatrix,
@@ -44,7 +47,40 @@ from tabstream.pipeline.types import (
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
-PREDICT_BATCH = 4096
+AUTO = "auto"
+
+
+@dataclass(frozen=True)
+class DeviceScale:
+    """How ``"size": "auto"`` params map to one kind of device: block width, heads (k) and
+    early-stopping patience are multiplied by ``width``, ``heads`` and ``patience``; a fit whose
+    ``time_limit_s`` is None stops after ``fit_s = (floor, per training row)`` seconds
+    (``max(floor, per_row * rows)``), or runs unbounded when ``fit_s`` is None."""
+
+    width: float = 1.0
+    heads: float = 1.0
+    patience: float = 1.0
+    fit_s: tuple[float, float] | None = None
+
+
+CUDA_SCALE = DeviceScale()
+CPU_SCALE = DeviceScale(width=0.25, heads=0.5, patience=0.5, fit_s=(3.0, 0.005))
+"""On 2 CPU cores: default 16 heads of 3 blocks of 128, about 2 s per fit on 640 rows."""
+
+
+def resolve_sizes(params: Mapping[str, Any], device: Device, n_rows: int) -> dict[str, Any]:
+    """``params`` with their sizes for ``device`` when ``size`` is "auto" (see
+    ``DeviceScale``), else as given; ``size`` becomes "exact"."""
+    p = dict(params)
+    if p.get("size") != AUTO:
+        return p | {"size": "exact"}
+    scale = CUDA_SCALE if device.startswith("cuda") else CPU_SCALE
+    p["d_block"] = max(8, round(int(p["d_block"]) * scale.width))
+    p["k"] = max(1, round(int(p["k"]) * scale.heads))
+    p["patience"] = max(1, round(int(p["patience"]) * scale.patience))
+    if p.get("time_limit_s") is None and scale.fit_s is not None:
+        p["time_limit_s"] = max(scale.fit_s[0], scale.fit_s[1] * n_rows)
+    return p | {"size": "exact"}
 
 
 def _build(arch: Mapping[str, Any]) -> TabM:
@@ -75,31 +111,6 @@ def _bins(x: torch.Tensor, n_bins: int) -> list[list[float]]:
         return [b.tolist() for b in compute_bins(x, n_bins=n_bins)]
 
 
-def _loss(out: torch.Tensor, y: torch.Tensor, classification: bool) -> torch.Tensor:
-    """Mean over the k heads of the per-head loss; out is (batch, k, d_out)."""
-    k = out.shape[1]
-    if classification:
-        return nn.functional.cross_entropy(out.flatten(0, 1), y.repeat_interleave(k))
-    return nn.functional.mse_loss(out[..., 0], y[:, None].expand(-1, k))
-
-
-@torch.no_grad()
-def _predict(model: TabM, x: torch.Tensor, classification: bool) -> torch.Tensor:
-    """Ensemble prediction: mean of per-head probabilities (or values)."""
-    model.eval()
-    parts = []
-    for chunk in torch.split(x, PREDICT_BATCH):
-        out = model(chunk).float()
-        parts.append(out.softmax(-1).mean(1) if classification else out[..., 0].mean(1))
-    return torch.cat(parts)
-
-
-def _val_loss(pred: torch.Tensor, y: torch.Tensor, classification: bool) -> float:
-    if classification:
-        return float(nn.functional.nll_loss(pred.clamp_min(1e-12).log(), y))
-    return float(nn.functional.mse_loss(pred, y))
-
-
 @dataclass
 class TabMModel:
     """A trained TabM module plus what it needs to map features in and predictions out."""
@@ -113,7 +124,7 @@ class TabMModel:
         """Class probabilities (n, K) or regression values (n,)."""
         dev = next(self.model.parameters()).device
         x = torch.as_tensor(X.values[:, self.config["keep"]], dtype=torch.float32, device=dev)
-        pred = _predict(self.model, x, self.spec.is_classification).cpu().double().numpy()
+        pred = predict_mean(self.model, x, self.spec.is_classification).cpu().double().numpy()
         out: np.ndarray = (
             pred / pred.sum(axis=1, keepdims=True)
             if self.spec.is_classification
@@ -125,48 +136,6 @@ class TabMModel:
         """safetensors weights and a JSON config (no pickle)."""
         state = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
         return {WEIGHTS_FILE: st_save(state), CONFIG_FILE: dump_json(self.config)}
-
-
-class _Trainer:
-    """One training run: mini-batch AdamW, early stopping on validation loss."""
-
-    def __init__(self, model: TabM, params: Mapping[str, Any], cls: bool, seed: int) -> None:
-        self.model, self.params, self.cls = model, params, cls
-        self.opt = torch.optim.AdamW(
-            model.parameters(), lr=params["lr"], weight_decay=params["weight_decay"]
-        )
-        self.gen = torch.Generator().manual_seed(seed)
-
-    def epoch(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        self.model.train()
-        bs = int(self.params["batch_size"])
-        order = torch.randperm(len(x), generator=self.gen).to(x.device)
-        for idx in torch.split(order, bs):
-            self.opt.zero_grad(set_to_none=True)
-            torch.autograd.backward(_loss(self.model(x[idx]), y[idx], self.cls))
-            self.opt.step()
-
-    def run(self, data: tuple[torch.Tensor, ...]) -> int:
-        """Train; returns the number of epochs of the kept weights."""
-        x, y, xv, yv = data
-        best, best_state, best_epoch, waited = float("inf"), None, 0, 0
-        deadline = time.monotonic() + float(self.params.get("time_limit_s") or 1e12)
-        for epoch in range(1, int(self.params["max_epochs"]) + 1):
-            check_time()
-            self.epoch(x, y)
-            if len(xv):
-                loss = _val_loss(_predict(self.model, xv, self.cls), yv, self.cls)
-                if loss < best:
-                    best, best_epoch, waited = loss, epoch, 0
-                    best_state = copy.deepcopy(self.model.state_dict())
-                else:
-                    waited += 1
-            if waited > int(self.params["patience"]) or time.monotonic() > deadline:
-                break
-        if best_state is None:
-            return epoch
-        self.model.load_state_dict(best_state)
-        return best_epoch
 
 
 class TabMFamily:
@@ -187,8 +156,10 @@ class TabMFamily:
         return True
 
     def default_params(self, spec: ProblemSpec) -> dict[str, Any]:
-        """TabM paper defaults (k=32, 3 blocks of 512, dropout 0.1, lr 2e-3)."""
+        """TabM paper defaults (k=32, 3 blocks of 512, dropout 0.1, lr 2e-3) as CUDA sizes, with
+        ``"size": "auto"``: on a CPU, 16 heads of 3 blocks of 128 (``resolve_sizes``)."""
         return {
+            "size": AUTO,
             "lr": 2e-3,
             "weight_decay": 3e-4,
             "n_blocks": 3,
@@ -205,7 +176,8 @@ class TabMFamily:
         }
 
     def suggest(self, trial: optuna.Trial, spec: ProblemSpec) -> dict[str, Any]:
-        """Sample the search space; k, batch size and epochs stay at their defaults."""
+        """Sample the search space (CUDA sizes, resolved per device in ``fit``); k, batch size
+        and epochs stay at their defaults."""
         params = self.default_params(spec)
         use_wd = trial.suggest_categorical("use_weight_decay", [True, False])
         params |= {
@@ -233,10 +205,12 @@ class TabMFamily:
         device: Device,
         seed: int,
     ) -> TabMModel:
-        """Train with AdamW on mini-batches; early stopping on (X_val, y_val) when given."""
+        """Train with AdamW on mini-batches; early stopping on (X_val, y_val) when given.
+        Missing params take the defaults; without a ``size`` the sizes are trained as given."""
         torch.set_num_threads(n_threads(params, self.options.threads))
         seed_everything(seed)
-        p = self.default_params(spec) | dict(params)
+        p = self.default_params(spec) | {"size": "exact"} | dict(params)
+        p = resolve_sizes(p, device, X.n_rows)
         cls, dev = spec.is_classification, torch_device(device)
         keep = np.flatnonzero(np.ptp(X.values, axis=0) > 0).tolist() or [0]
         x = torch.as_tensor(X.values[:, keep], dtype=torch.float32)
@@ -254,8 +228,9 @@ class TabMFamily:
             },
         } | spec_meta(spec)
         model = _build(config["arch"]).to(dev)
-        data = _tensors(X, y, X_val, y_val, keep, (y_mean, y_std), cls, dev)
-        config["epochs"] = _Trainer(model, p, cls, seed).run(data)
+        val = (X_val, y_val) if X_val is not None and y_val is not None else None
+        data = tensors(X, y, val, keep, (y_mean, y_std), cls, dev)
+        config["epochs"] = Trainer(model, p, cls, seed).run(data)
         return TabMModel(model, config, spec)
 
     def portfolio(self, spec: ProblemSpec) -> list[dict[str, Any]]:
@@ -275,34 +250,3 @@ class TabMFamily:
         model = _build(config["arch"])
         model.load_state_dict(st_load(files[WEIGHTS_FILE]))
         return TabMModel(model, config, spec)
-
-
-def _tensors(
-    X: FeatureMatrix,
-    y: np.ndarray,
-    X_val: FeatureMatrix | None,
-    y_val: np.ndarray | None,
-    keep: list[int],
-    y_stats: tuple[float, float],
-    cls: bool,
-    dev: torch.device,
-) -> tuple[torch.Tensor, ...]:
-    """(x, y, x_val, y_val) on ``dev``; the validation pair is empty when not given."""
-
-    def feats(m: FeatureMatrix | None) -> torch.Tensor:
-        vals = m.values[:, keep] if m is not None else np.zeros((0, len(keep)))
-        return torch.as_tensor(vals, dtype=torch.float32, device=dev)
-
-    def target(t: np.ndarray | None) -> torch.Tensor:
-        t = np.zeros(0) if t is None else t
-        if cls:
-            return torch.as_tensor(t, dtype=torch.long, device=dev)
-        return torch.as_tensor((t - y_stats[0]) / y_stats[1], dtype=torch.float32, device=dev)
-
-    has_val = X_val is not None and y_val is not None
-    return (
-        feats(X),
-        target(y),
-        feats(X_val if has_val else None),
-        target(y_val if has_val else None),
-    )

@@ -64,6 +64,9 @@ class SearchContext:
     # folds once the row has a complete trial, else at ``search_deadline`` (end of the search).
     row_deadline: float | None = None
     search_deadline: float | None = None
+    # Stop a trial's remaining folds when its first folds cannot beat the row's best
+    # (``study._prune_check``; on under a time budget).
+    prune_folds: bool = False
     # Fold models of the best ``keep_fold_models`` trials per row (``(row, trial)`` -> fold
     # models), kept so that an ensemble need not refit them (0: keep none).
     keep_fold_models: int = 0
@@ -114,6 +117,7 @@ class RowResult:
     trials: list[TrialRecord] = field(default_factory=list)
     best: TrialRecord | None = None
     n_failed: int = 0
+    n_pruned: int = 0
     error: str | None = None
 
 

@@ -42,6 +42,7 @@ from safetensors.numpy import save as st_save
 
 from tabstream.pipeline.search.budget import OutOfTime, time_check
 from tabstream.pipeline.search.pareto import normalise, scalarise
+from tabstream.pipeline.search.pruning import FOLD_PRUNED_ATTR, FoldPruned, prune_check
 from tabstream.pipeline.search.row_events import row_event, trial_event
 from tabstream.pipeline.search.rows import (
     Cancelled,
@@ -52,6 +53,7 @@ from tabstream.pipeline.search.rows import (
     fold_metrics,
     primary_loss,
 )
+from tabstream.pipeline.search.scoring import score, to_loss
 from tabstream.pipeline.tasks.preprocess import Preprocessor
 from tabstream.pipeline.types import Family, FittedModel, ProblemSpec
 
@@ -84,43 +86,86 @@ def _unusable(family_name: str, ctx: SearchContext) -> tuple[Family | None, str 
 
 
 def run_row(ctx: SearchContext, row: Row) -> RowResult:
-    """Run (or resume) the row's study; emits TrialCompleted per trial and RowCompleted."""
-    family, reason = _unusable(row.family, ctx)
-    if family is None:
-        result = RowResult(row, error=reason)
-        ctx.emit(row_event(ctx, result))
-        return result
-    study = optuna.create_study(
-        study_name=f"row-{row.index}-{row.family}",
-        storage=ctx.storage,
-        sampler=_sampler(ctx, row),
-        direction="minimize",
-        load_if_exists=True,
-    )
-    result = RowResult(row)
-    _restore(ctx, study, result)
-    _ensure_defaults(study, family.default_params(ctx.spec))
-    portfolio = family.portfolio(ctx.spec)
-    done = sum(t.state in (TrialState.COMPLETE, TrialState.FAIL) for t in study.trials)
-    durations: list[float] = []
-    for _ in range(max(0, ctx.n_trials - done)):
-        _check(ctx)
-        if not _may_start(ctx, result, durations):
-            break
-        start = time.monotonic()
-        _next_portfolio(study, portfolio)
-        if not _run_trial(ctx, study, family, result):
-            break
-        durations.append(time.monotonic() - start)
-    result.best = _best(ctx, result)
-    if result.best is None and result.error is None:
-        result.error = (
-            f"all {result.n_failed} trials failed"
-            if result.n_failed or ctx.search_deadline is None
-            else "the time budget ran out before a trial completed"
+    """Run (or resume) the row's study to its end; emits TrialCompleted per trial and
+    RowCompleted."""
+    search = RowSearch(ctx, row)
+    while search.open and _may_start(ctx, search.result, search.durations):
+        search.step()
+    return search.close()
+
+
+class RowSearch:
+    """One row's study, advanced a trial at a time: ``run_row`` runs it to its end, the time
+    budget's scheduler (``schedule``) interleaves the rows' trials. ``durations`` and
+    ``trial_numbers``: the seconds and numbers of the row's finished trials, in order."""
+
+    def __init__(self, ctx: SearchContext, row: Row) -> None:
+        self.ctx, self.row, self.result = ctx, row, RowResult(row)
+        self.durations: list[float] = []
+        self.trial_numbers: list[int] = []
+        self.stopped = False
+        self.family, reason = _unusable(row.family, ctx)
+        if self.family is None:
+            self.result.error, self.stopped = reason, True
+            return
+        self.study = optuna.create_study(
+            study_name=f"row-{row.index}-{row.family}",
+            storage=ctx.storage,
+            sampler=_sampler(ctx, row),
+            direction="minimize",
+            load_if_exists=True,
         )
-    ctx.emit(row_event(ctx, result))
-    return result
+        _restore(ctx, self.study, self.result)
+        _ensure_defaults(self.study, self.family.default_params(ctx.spec))
+        self.portfolio = self.family.portfolio(ctx.spec)
+        self.done = sum(_counts_as_done(t) for t in self.study.trials)
+        self.durations = [t.fit_s for t in self.result.trials]
+        self.trial_numbers = [t.number for t in self.result.trials]
+
+    @property
+    def open(self) -> bool:
+        """Whether the row may run another trial (usable, not stopped, trials left)."""
+        return not self.stopped and self.done < self.ctx.n_trials
+
+    @property
+    def n_starting_points(self) -> int:
+        """Trials of fixed configurations before the sampler: the defaults and the portfolio."""
+        return 1 + len(self.portfolio) if self.family is not None else 0
+
+    def step(self) -> None:
+        """Run the row's next trial; a trial the time budget stops ends the row."""
+        _check(self.ctx)
+        assert self.family is not None
+        start = time.monotonic()
+        _next_portfolio(self.study, self.portfolio)
+        number = _run_trial(self.ctx, self.study, self.family, self.result)
+        if number is None:
+            self.stopped = True
+            return
+        self.done += 1
+        self.durations.append(time.monotonic() - start)
+        self.trial_numbers.append(number)
+
+    def close(self) -> RowResult:
+        """The row's result, its best trial chosen; emits RowCompleted."""
+        result = self.result
+        result.best = _best(self.ctx, result)
+        if result.best is None and result.error is None:
+            result.error = (
+                f"all {result.n_failed} trials failed"
+                if result.n_failed or self.ctx.search_deadline is None
+                else "the time budget ran out before a trial completed"
+            )
+        self.ctx.emit(row_event(self.ctx, result))
+        return result
+
+
+def _counts_as_done(trial: FrozenTrial) -> bool:
+    """Complete, failed and fold-pruned trials count towards ``n_trials``; one the time budget
+    stopped (pruned without the fold mark) is redone by a resumed attempt."""
+    if trial.state == TrialState.PRUNED:
+        return FOLD_PRUNED_ATTR in trial.user_attrs
+    return trial.state in (TrialState.COMPLETE, TrialState.FAIL)
 
 
 def _check(ctx: SearchContext) -> None:
@@ -156,19 +201,20 @@ def _fit_check(ctx: SearchContext, result: RowResult) -> Callable[[], None] | No
 
 
 def _ensure_defaults(study: optuna.Study, defaults: dict[str, Any]) -> None:
-    live = (TrialState.COMPLETE, TrialState.FAIL, TrialState.WAITING)
-    if not any(t.user_attrs.get(DEFAULTS_ATTR) and t.state in live for t in study.trials):
+    def live(t: FrozenTrial) -> bool:
+        return t.state == TrialState.WAITING or _counts_as_done(t)
+
+    if not any(t.user_attrs.get(DEFAULTS_ATTR) and live(t) for t in study.trials):
         study.enqueue_trial(defaults, user_attrs={DEFAULTS_ATTR: True})
 
 
 def _next_portfolio(study: optuna.Study, configs: list[dict[str, Any]]) -> None:
     """When nothing is queued (the defaults ran), enqueue the first portfolio config that has
-    no complete, failed or queued trial yet."""
+    no finished (complete, failed, fold-pruned) or queued trial yet."""
     trials = study.get_trials(deepcopy=False)
     if any(t.state == TrialState.WAITING for t in trials):
         return
-    live = (TrialState.COMPLETE, TrialState.FAIL)
-    seen = {t.user_attrs.get(PORTFOLIO_ATTR) for t in trials if t.state in live}
+    seen = {t.user_attrs.get(PORTFOLIO_ATTR) for t in trials if _counts_as_done(t)}
     for i, params in enumerate(configs):
         if i not in seen:
             study.enqueue_trial(params, user_attrs={PORTFOLIO_ATTR: i})
@@ -218,8 +264,11 @@ def _params(trial: optuna.Trial, family: Family, spec: ProblemSpec) -> dict[str,
     return params
 
 
-def _run_trial(ctx: SearchContext, study: optuna.Study, family: Family, result: RowResult) -> bool:
-    """Run one trial; False when the time budget stopped it (the row then ends)."""
+def _run_trial(
+    ctx: SearchContext, study: optuna.Study, family: Family, result: RowResult
+) -> int | None:
+    """Run one trial: its number, or None when the time budget stopped it (the row then
+    ends)."""
     trial = study.ask()
     clock = {"fit": 0.0, "predict": 0.0}
     params: dict[str, Any] = {}
@@ -231,14 +280,19 @@ def _run_trial(ctx: SearchContext, study: optuna.Study, family: Family, result: 
         raise
     except OutOfTime:
         study.tell(trial, state=TrialState.PRUNED)
-        return False
+        return None
+    except FoldPruned as pruned:
+        trial.set_user_attr(FOLD_PRUNED_ATTR, pruned.folds)
+        study.tell(trial, state=TrialState.PRUNED)
+        result.n_pruned += 1
+        return trial.number
     except Exception as exc:  # any failure (incl. CUDA OOM) fails the trial
         error = "".join(traceback.format_exception_only(exc)).strip()[-MAX_ERROR:]
         trial.set_user_attr("error", error)
         study.tell(trial, state=TrialState.FAIL)
         result.n_failed += 1
         ctx.emit(trial_event(ctx, result.row, trial.number, params, clock, None, error))
-        return True
+        return trial.number
     metrics, per_fold = fold_metrics(ctx, oof)
     record = TrialRecord(
         result.row.index, trial.number, params, metrics, per_fold, oof, clock["fit"]
@@ -251,7 +305,7 @@ def _run_trial(ctx: SearchContext, study: optuna.Study, family: Family, result: 
     study.tell(trial, _objective(ctx, result, record))
     _keep_models(ctx, result, record, models)
     ctx.emit(trial_event(ctx, result.row, trial.number, params, clock, record, None))
-    return True
+    return trial.number
 
 
 def _keep_models(
@@ -278,6 +332,7 @@ def _cross_validate(
 ) -> np.ndarray:
     covered = ctx.covered
     oof: np.ndarray | None = None
+    losses: list[float] = []
     for f, (tr, va) in enumerate(ctx.splits):
         _check(ctx)
         _check_time(ctx, result)
@@ -296,6 +351,9 @@ def _cross_validate(
         if oof is None:
             oof = np.zeros((len(covered), *pred.shape[1:]), dtype=np.float64)
         oof[np.searchsorted(covered, va)] = pred
+        if ctx.prune_folds:
+            losses.append(to_loss(ctx.metrics[0], score(ctx.metrics[0], ctx.y[va], pred)))
+            prune_check(ctx, result, losses)
     assert oof is not None
     return oof
 

@@ -1,0 +1,294 @@
+"""CatBoost family: oblivious trees via ``catboost.CatBoost`` on a ``catboost.Pool``.
+
+Categorical columns (ordinal float codes, NaN = missing) become ``cat_features`` as int codes
+(``MISSING_CODE`` for missing); numeric NaN is missing (``nan_mode`` Min). Training writes no
+files. On CUDA (``task_type="GPU"``) catboost refuses python callbacks, so the time budget stops
+the trial between folds only. Saved as the model's native CBM bytes plus a JSON meta.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import catboost
+import numpy as np
+import optuna
+import pandas as pd
+
+from tabstream.pipeline.families import _common
+from tabstream.pipeline.options import FamilyOptions
+from tabstream.pipeline.search.budget import check_time, has_time_check
+from tabstream.pipeline.types import (
+    Device,
+    FeatureMatrix,
+    FittedModel,
+    PreprocessingKind,
+    ProblemSpec,
+)
+
+MODEL_FILE = "model.cbm"
+META_FILE = "meta.json"
+MISSING_CODE = -1
+LOSSES = {"binclass": "Logloss", "multiclass": "MultiClass", "regression": "RMSE"}
+MAX_ITERATIONS = 10_000
+MANY_CLASSES = 10
+"""Above this, MultiClass iterations (~K x a binary one) are capped (``max_iterations``)."""
+FULL_DATA_ROUNDS = 1.1
+"""Iterations for a refit on all rows, relative to the fold models' mean early-stopped size."""
+TREE_KEYS = (
+    "learning_rate",
+    "depth",
+    "l2_leaf_reg",
+    "random_strength",
+    "bootstrap_type",
+    "bagging_temperature",
+    "subsample",
+    "one_hot_max_size",
+    "border_count",
+)
+
+
+def patience(learning_rate: float) -> int:
+    """Early-stopping wait (``od_wait``) for a learning rate: about 3 / lr iterations, within
+    [20, 150] (oblivious trees are weak learners, so a bit more than xgboost's)."""
+    return int(np.clip(round(3.0 / learning_rate), 20, 150))
+
+
+def max_iterations(spec: ProblemSpec) -> int:
+    """The iteration cap: ``MAX_ITERATIONS``, shrunk for many classes (at least 1000)."""
+    if spec.n_classes <= MANY_CLASSES:
+        return MAX_ITERATIONS
+    return max(1000, MAX_ITERATIONS * MANY_CLASSES // spec.n_classes)
+
+
+def categorical_codes(values: np.ndarray) -> np.ndarray:
+    """Ordinal float codes (NaN = missing) as int64, missing -> ``MISSING_CODE``."""
+    return np.where(np.isnan(values), MISSING_CODE, values).astype(np.int64)
+
+
+def _pool(X: FeatureMatrix, label: np.ndarray | None, threads: int) -> catboost.Pool:
+    """A float32 matrix as is, or a frame with int code columns when some are categorical."""
+    cats = [i for i, is_cat in enumerate(X.categorical) if is_cat]
+    if not cats:
+        return catboost.Pool(X.values, label=label, thread_count=threads)
+    frame = pd.DataFrame(X.values, columns=[str(i) for i in range(X.values.shape[1])])
+    for i in cats:
+        frame[str(i)] = categorical_codes(X.values[:, i])
+    return catboost.Pool(frame, label=label, cat_features=cats, thread_count=threads)
+
+
+def catboost_params(
+    params: Mapping[str, Any],
+    spec: ProblemSpec,
+    device: Device,
+    seed: int,
+    threads: int,
+    early_stopping: bool,
+) -> dict[str, Any]:
+    """Training params for ``catboost.CatBoost``: the tree keys of ``params`` plus loss, seed,
+    threads, device and (with a validation set) early stopping on it."""
+    out: dict[str, Any] = {k: params[k] for k in TREE_KEYS if params.get(k) is not None}
+    out |= {
+        "loss_function": LOSSES[spec.kind],
+        "iterations": int(params.get("iterations") or max_iterations(spec)),
+        "random_seed": int(seed),
+        "thread_count": threads,
+        "allow_writing_files": False,
+        "verbose": False,
+    }
+    if spec.is_classification:
+        out["class_names"] = list(range(spec.n_classes))
+    if device.startswith("cuda"):
+        out |= {"task_type": "GPU", "devices": "0"}
+    if early_stopping:
+        lr = float(params.get("learning_rate", 0.05))
+        wait = int(params.get("od_wait") or patience(lr))
+        out |= {"od_type": "Iter", "od_wait": wait, "use_best_model": True}
+    return out
+
+
+@dataclass
+class _TimeCheck:
+    """Calls the search's time check after every iteration. catboost wraps an exception raised
+    in a callback into a CatBoostError, so the check's exception is kept in ``error`` and
+    training stopped, for ``fit`` to raise it again."""
+
+    error: Exception | None = None
+
+    def after_iteration(self, info: Any) -> bool:
+        try:
+            check_time()
+        except Exception as exc:  # OutOfTime: must leave fit as itself
+            self.error = exc
+            return False
+        return True
+
+
+@dataclass
+class CatBoostModel:
+    """A trained catboost model (already cut to its best iteration when early-stopped),
+    predicting on ``threads`` CPU threads (``FamilyOptions.threads``; None: all cores)."""
+
+    model: catboost.CatBoost
+    spec: ProblemSpec
+    threads: int | None = None
+    family: str = "catboost"
+
+    @property
+    def best_iteration(self) -> int:
+        """The last iteration kept (0-based): the model's tree count - 1."""
+        return int(self.model.tree_count_) - 1
+
+    def predict_raw(self, X: FeatureMatrix) -> np.ndarray:
+        """Class probabilities (n, K) or regression values (n,)."""
+        threads = _common.n_threads(None, self.threads)
+        kind = "Probability" if self.spec.is_classification else "RawFormulaVal"
+        pool = _pool(X, None, threads)
+        pred = self.model.predict(pool, prediction_type=kind, thread_count=threads)
+        return np.asarray(pred, dtype=np.float64)
+
+    def to_files(self) -> dict[str, bytes]:
+        """Native CBM model bytes and a JSON meta (no pickle)."""
+        with tempfile.TemporaryDirectory(prefix="tabstream-catboost-") as tmp:
+            path = Path(tmp) / MODEL_FILE
+            self.model.save_model(str(path), format="cbm")
+            blob = path.read_bytes()
+        meta = _common.spec_meta(self.spec) | {"best_iteration": self.best_iteration}
+        return {MODEL_FILE: blob, META_FILE: _common.dump_json(meta)}
+
+
+def _bootstrap(trial: optuna.Trial) -> dict[str, Any]:
+    """Bayesian bootstrap with a sampled ``bagging_temperature``, or Bernoulli row sampling
+    with a sampled ``subsample``; the other key is None (catboost refuses it)."""
+    if trial.suggest_categorical("bootstrap_type", ["Bayesian", "Bernoulli"]) == "Bernoulli":
+        subsample = trial.suggest_float("subsample", 0.5, 1.0)
+        return {"bootstrap_type": "Bernoulli", "subsample": subsample, "bagging_temperature": None}
+    temperature = trial.suggest_float("bagging_temperature", 0.0, 2.0)
+    return {"bootstrap_type": "Bayesian", "bagging_temperature": temperature, "subsample": None}
+
+
+class CatBoostFamily:
+    """Gradient-boosted oblivious trees (catboost), with early stopping on the validation set."""
+
+    name = "catboost"
+    preprocessing: PreprocessingKind = "tree"
+
+    def __init__(self, options: FamilyOptions | None = None) -> None:
+        self.options = options or FamilyOptions()
+
+    def available(self) -> str | None:
+        """Always usable (this module imports catboost)."""
+        return None
+
+    def supports(self, spec: ProblemSpec, device: Device) -> bool:
+        """All task kinds, on CPU and CUDA."""
+        return True
+
+    def default_params(self, spec: ProblemSpec) -> dict[str, Any]:
+        """AutoGluon's: lr 0.05, depth 6, l2 3, up to ``max_iterations`` with early stopping
+        (lr 0.1 for many classes), with catboost's own defaults for the other sampled keys."""
+        lr = 0.1 if spec.n_classes > MANY_CLASSES else 0.05
+        return {
+            "learning_rate": lr,
+            "depth": 6,
+            "l2_leaf_reg": 3.0,
+            "random_strength": 1.0,
+            "bootstrap_type": "Bayesian",
+            "bagging_temperature": 1.0,
+            "one_hot_max_size": 2,
+            "iterations": max_iterations(spec),
+            "od_wait": patience(lr),
+        }
+
+    def suggest(self, trial: optuna.Trial, spec: ProblemSpec) -> dict[str, Any]:
+        """Sample the search space (learning rate and leaf regularisation on log scales)."""
+        lr = trial.suggest_float("learning_rate", 0.01, 0.3, log=True)
+        return {
+            "learning_rate": lr,
+            "depth": trial.suggest_int("depth", 4, 10),
+            "l2_leaf_reg": trial.suggest_float("l2_leaf_reg", 1.0, 30.0, log=True),
+            "random_strength": trial.suggest_float("random_strength", 0.1, 10.0, log=True),
+            **_bootstrap(trial),
+            "one_hot_max_size": trial.suggest_categorical("one_hot_max_size", [2, 4, 10]),
+            "iterations": max_iterations(spec),
+            "od_wait": patience(lr),
+        }
+
+    def portfolio(self, spec: ProblemSpec) -> list[dict[str, Any]]:
+        """Three configs around the defaults: deep trees with little leaf regularisation (many
+        interacting features), shallow trees with more random strength (near-additive, noisy
+        targets), and strongly regularised medium trees on row subsamples (small data)."""
+        return [
+            {
+                "learning_rate": 0.04,
+                "depth": 8,
+                "l2_leaf_reg": 1.0,
+                "random_strength": 1.0,
+                "bootstrap_type": "Bernoulli",
+                "subsample": 0.8,
+                "one_hot_max_size": 4,
+            },
+            {
+                "learning_rate": 0.08,
+                "depth": 4,
+                "l2_leaf_reg": 5.0,
+                "random_strength": 2.0,
+                "bootstrap_type": "Bayesian",
+                "bagging_temperature": 0.5,
+                "one_hot_max_size": 10,
+            },
+            {
+                "learning_rate": 0.03,
+                "depth": 6,
+                "l2_leaf_reg": 10.0,
+                "random_strength": 0.3,
+                "bootstrap_type": "Bernoulli",
+                "subsample": 0.66,
+                "one_hot_max_size": 2,
+            },
+        ]
+
+    def fit(
+        self,
+        X: FeatureMatrix,
+        y: np.ndarray,
+        X_val: FeatureMatrix | None,
+        y_val: np.ndarray | None,
+        params: Mapping[str, Any],
+        spec: ProblemSpec,
+        device: Device,
+        seed: int,
+    ) -> CatBoostModel:
+        """Train ``catboost.CatBoost``; early stopping when a validation set is given. An
+        ``OutOfTime`` from the time check leaves as itself."""
+        threads = _common.n_threads(params, self.options.threads)
+        eval_set = None if X_val is None or y_val is None else _pool(X_val, y_val, threads)
+        early = eval_set is not None
+        model = catboost.CatBoost(catboost_params(params, spec, device, seed, threads, early))
+        check = _TimeCheck() if has_time_check() and not device.startswith("cuda") else None
+        model.fit(_pool(X, y, threads), eval_set=eval_set, callbacks=[check] if check else None)
+        if check is not None and check.error is not None:
+            raise check.error
+        return CatBoostModel(model, spec, self.options.threads)
+
+    def full_data_params(
+        self, params: Mapping[str, Any], fold_models: Sequence[FittedModel]
+    ) -> dict[str, Any] | None:
+        """The iterations early stopping kept, averaged over folds and scaled up for the extra
+        rows (x ``FULL_DATA_ROUNDS``); no early stopping."""
+        sizes = [m.best_iteration + 1 for m in fold_models if isinstance(m, CatBoostModel)]
+        if len(sizes) != len(fold_models) or not sizes:
+            return None
+        n = max(1, round(float(np.mean(sizes)) * FULL_DATA_ROUNDS))
+        return {**params, "iterations": n, "od_wait": None}
+
+    def load(self, files: Mapping[str, bytes], spec: ProblemSpec) -> CatBoostModel:
+        """Rebuild from the CBM bytes and JSON meta."""
+        _common.check_spec(_common.load_json(files[META_FILE]), spec)
+        model = catboost.CatBoost()
+        model.load_model(blob=bytes(files[MODEL_FILE]))
+        return CatBoostModel(model, spec, self.options.threads)
