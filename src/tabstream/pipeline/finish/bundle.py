@@ -5,6 +5,7 @@ Layout under ``models/<model_id>/`` in the artifact store::
     manifest.json                 bundle version, task, input features, metrics, members, digests
     m<i>/f<j>/preprocess.json     Preprocessor.state() of fold model j of member i
     m<i>/f<j>/file<k>             the k-th file of FittedModel.to_files() (name in the manifest)
+    stacker.safetensors           the stacker's layers (stacked ensembles only)
 
 Forecasting and sequence models also record their feature ``recipe`` in the manifest:
 ``LoadedModel`` rebuilds the features from raw rows with it (``tasks.recipes.build_inputs``) and
@@ -14,8 +15,9 @@ A single model is one member with one fold model and weight 1. An ensemble membe
 models of one trial, usually its K fold models plus its refit on all rows: it predicts the
 weighted mean of its fold models (``fold_weights``, uniform when absent: bundle version 1), and
 members are weighted and pooled as ``pooling`` says (``ensemble.pool``: log-probabilities for
-classification since bundle version 3; linear, the weighted mean, before). The bundle digest
-is the sha256 of the manifest bytes, which list every file's sha256. No pickle.
+classification since bundle version 3; linear, the weighted mean, before), or, ``combiner``
+"stack" (version 4; no ``combiner`` means "pool"), by ``finish.stacker`` (weights unused). The
+bundle digest is the sha256 of the manifest bytes, which list every file's sha256. No pickle.
 """
 
 from __future__ import annotations
@@ -30,14 +32,17 @@ import pyarrow as pa
 
 from tabstream.pipeline.families import Families
 from tabstream.pipeline.finish.ensemble import Pooling, pool
+from tabstream.pipeline.finish.stacker import Stacker
 from tabstream.pipeline.options import FamilyOptions
 from tabstream.pipeline.tasks.preprocess import Preprocessor
 from tabstream.pipeline.tasks.recipes import build_inputs
 from tabstream.pipeline.types import Artifacts, FittedModel, ProblemSpec
 
 BUNDLE_VERSION = 3
-READABLE_VERSIONS = (1, 2, 3)
+STACKED_VERSION = 4  # stacked bundles only: readers from before stacking refuse them
+READABLE_VERSIONS = (1, 2, 3, 4)
 MANIFEST = "manifest.json"
+STACKER = "stacker.safetensors"
 
 
 class BundleIntegrityError(ValueError):
@@ -78,6 +83,7 @@ class Bundle:
     metrics: dict[str, float] = field(default_factory=dict)
     recipe: dict[str, Any] | None = None  # forecasting/sequence feature recipe
     pooling: Pooling = "linear"  # how members combine (``ensemble.pool``)
+    stacker: Stacker | None = None  # when set, it combines the members instead of ``pool``
 
 
 def sha256(data: bytes) -> str:
@@ -113,7 +119,8 @@ def save_bundle(artifacts: Artifacts, model_id: str, bundle: Bundle) -> tuple[st
                 "fold_weights": _fold_weights(member),
             }
         )
-    manifest = _dump(_manifest(bundle, members))
+    stacker = bundle.stacker and _put(artifacts, base, STACKER, bundle.stacker.to_bytes())
+    manifest = _dump(_manifest(bundle, members) | ({"stacker": stacker} if stacker else {}))
     uri = artifacts.put_bytes(f"{base}/{MANIFEST}", manifest)
     return uri, sha256(manifest)
 
@@ -135,7 +142,7 @@ def _manifest(bundle: Bundle, members: list[dict[str, Any]]) -> dict[str, Any]:
     spec = bundle.spec
     recipe = {} if bundle.recipe is None else {"recipe": bundle.recipe}
     return recipe | {
-        "bundle_version": BUNDLE_VERSION,
+        "bundle_version": BUNDLE_VERSION if bundle.stacker is None else STACKED_VERSION,
         "kind": bundle.kind,
         "task": {
             "kind": spec.kind,
@@ -147,6 +154,7 @@ def _manifest(bundle: Bundle, members: list[dict[str, Any]]) -> dict[str, Any]:
         "families": sorted({m.family for m in bundle.members}),
         "members": members,
         "pooling": bundle.pooling,
+        "combiner": "pool" if bundle.stacker is None else "stack",
     }
 
 
@@ -165,10 +173,11 @@ class LoadedModel:
     members: list[LoadedMember]
     recipe: dict[str, Any] | None = None
     pooling: Pooling = "linear"
+    stacker: Stacker | None = None
 
     def predict_raw(self, table: pa.Table) -> np.ndarray:
-        """Raw predictions: the members' weighted pool (``pooling``) of the weighted mean of
-        each member's fold models.
+        """Raw predictions: the members' weighted pool (``pooling``), or the stacker's
+        combination when stacked, of the weighted mean of each member's fold models.
 
         With a recipe, ``table`` holds raw rows and there is one prediction per id (ascending);
         a forecasting series the model did not train on gets its fallback (``forecast_short``).
@@ -181,6 +190,8 @@ class LoadedModel:
         for _, folds, fold_weights in self.members:
             preds = [model.predict_raw(pre.transform(inputs)) for pre, model in folds]
             parts.append(np.average(np.stack(preds), axis=0, weights=fold_weights))
+        if self.stacker is not None:
+            return self.stacker.predict(parts)
         return pool(parts, [weight for weight, _, _ in self.members], self.pooling)
 
     def predict(self, table: pa.Table) -> np.ndarray:
@@ -228,15 +239,9 @@ def load_bundle(
     families = Families(options)
     members = [_load_member(artifacts, base, m, spec, families) for m in manifest["members"]]
     features = [(f["name"], f["type"]) for f in manifest["features"]]
-    return LoadedModel(
-        spec,
-        manifest["kind"],
-        features,
-        dict(manifest["metrics"]),
-        members,
-        manifest.get("recipe"),
-        pooling,
-    )
+    stacker = _stacker(artifacts, base, manifest, spec, pooling)
+    metrics, recipe = dict(manifest["metrics"]), manifest.get("recipe")
+    return LoadedModel(spec, manifest["kind"], features, metrics, members, recipe, pooling, stacker)
 
 
 def _pooling(manifest: dict[str, Any]) -> Pooling:
@@ -245,6 +250,22 @@ def _pooling(manifest: dict[str, Any]) -> Pooling:
     if pooling not in ("linear", "log"):
         raise BundleIntegrityError(f"unknown pooling {pooling!r}")
     return cast(Pooling, pooling)
+
+
+def _stacker(
+    artifacts: Artifacts, base: str, manifest: dict[str, Any], spec: ProblemSpec, pooling: Pooling
+) -> Stacker | None:
+    """The stacker of a stacked bundle (``combiner`` "stack"), verified; None when pooled."""
+    combiner = manifest.get("combiner", "pool")
+    if combiner == "pool":
+        return None
+    if combiner != "stack" or "stacker" not in manifest:
+        raise BundleIntegrityError(f"unknown combiner {combiner!r} or no stacker file")
+    data = _verified(artifacts, base, manifest["stacker"])
+    try:
+        return Stacker.from_bytes(data, pooling, len(manifest["members"]), spec.n_classes)
+    except ValueError as exc:
+        raise BundleIntegrityError(f"{base}/{STACKER}: {exc}") from exc
 
 
 def _load_member(

@@ -11,13 +11,17 @@
   fifth of the rows; the refit alone loses the bag's variance reduction). Refits (largest
   weight first) are skipped once the next would not end before the job's deadline; the reported
   ensemble metrics are those of the fold models' OOF predictions.
+- Stacking: time permitting, a stacker over the selected members' OOF predictions is
+  cross-fitted on the search's folds (``stacker.fit_stacker``; not with a single holdout or
+  time-ordered folds) and replaces Caruana's weighted pool only when its OOF loss is strictly
+  lower; the ensemble's metrics are then the stacker's OOF metrics. A note says which won.
 - Model ids are uuid5(job_id, name), so a resumed attempt re-registers the same ids.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -26,7 +30,8 @@ from uuid import UUID, uuid5
 import numpy as np
 
 from tabstream.pipeline.finish.bundle import Bundle, FoldModel, Member, save_bundle
-from tabstream.pipeline.finish.ensemble import Pooling, caruana, pool, pooling_for
+from tabstream.pipeline.finish.ensemble import LossFn, Pooling, caruana, pool, pooling_for
+from tabstream.pipeline.finish.stacker import STRENGTHS, Stacker, fit_stacker
 from tabstream.pipeline.search.row_events import finite
 from tabstream.pipeline.search.rows import (
     RowResult,
@@ -49,6 +54,10 @@ FULL_DATA_SHARE = 0.5
 """Share of an ensemble member's prediction from its refit on all rows."""
 FULL_FIT_COST = 1.3
 """Expected seconds of an all-rows refit relative to one fold fit of the trial."""
+STACKER_CELL_S = 5e-8
+"""Expected stacker seconds per OOF row x input x output x layer fitted (measured 1-3e-8)."""
+STACKER_MAX_S = 60.0
+"""No stacker that is expected to take longer, budget or not (many classes and members)."""
 
 
 @dataclass
@@ -111,10 +120,13 @@ def _register(
     members: list[Member],
     metrics: Mapping[str, float],
     pooling: Pooling = "linear",
+    stacker: Stacker | None = None,
 ) -> UUID:
     ctx = job.ctx
     model_id = uuid5(ctx.job_id, name)
-    bundle = Bundle(kind, ctx.spec, job.features, members, finite(metrics), job.recipe, pooling)
+    bundle = Bundle(
+        kind, ctx.spec, job.features, members, finite(metrics), job.recipe, pooling, stacker
+    )
     uri, digest = save_bundle(ctx.artifacts, str(model_id), bundle)
     classes = list(ctx.spec.classes) if ctx.spec.classes is not None else None
     ctx.emit(
@@ -135,7 +147,7 @@ def _register(
     return model_id
 
 
-def _ensemble_loss(ctx: SearchContext) -> Callable[[np.ndarray, np.ndarray], float]:
+def _ensemble_loss(ctx: SearchContext) -> LossFn:
     covered, metric = ctx.covered, ctx.metrics[0]
     positions = [np.searchsorted(covered, va) for _, va in ctx.splits]
 
@@ -172,16 +184,20 @@ def _refit_fits(job: Job, t: TrialRecord) -> bool:
 def register_ensemble(
     job: Job, trials: list[TrialRecord], results: list[RowResult]
 ) -> tuple[EnsembleInfo, UUID]:
-    """Caruana over the trials' OOF predictions; save and announce the ensemble bundle."""
+    """Caruana over the trials' OOF predictions, then, when it does better, a stacker over the
+    selected members; save and announce the ensemble bundle."""
     ctx = job.ctx
-    y = ctx.y[ctx.covered]
+    y, loss = ctx.y[ctx.covered], _ensemble_loss(ctx)
     pooling = pooling_for(ctx.spec.kind)
-    sel = caruana(
-        [t.oof for t in trials], y, _ensemble_loss(ctx), CARUANA_INIT, CARUANA_ITERATIONS, pooling
-    )
+    sel = caruana([t.oof for t in trials], y, loss, CARUANA_INIT, CARUANA_ITERATIONS, pooling)
+    order = sorted(sel.members, key=lambda i: (-sel.weights[i], i))
+    oof = pool([trials[i].oof for i in order], [sel.weights[i] for i in order], pooling)
+    metrics, _ = fold_metrics(ctx, oof)
+    stacked = _stacked(job, [trials[i].oof for i in order], loss, loss(y, oof), metrics)
+    stacker, metrics = stacked if stacked is not None else (None, metrics)
     family_of = {r.row.index: r.row.family for r in results}
     members, info, skipped = [], [], 0
-    for i in sorted(sel.members, key=lambda i: (-sel.weights[i], i)):
+    for i in order:
         t, weight = trials[i], float(sel.weights[i])
         family = family_of[t.row]
         member = _member(job, family, t, weight)
@@ -190,7 +206,43 @@ def register_ensemble(
         info.append(EnsembleMember(row=t.row, family=family, trial=t.number, weight=weight))
     if skipped:
         job.notes.append(f"time budget: {skipped} ensemble members kept their fold models only")
-    oof = pool([trials[i].oof for i in sel.members], [sel.weights[i] for i in sel.members], pooling)
-    metrics, _ = fold_metrics(ctx, oof)
-    model_id = _register(job, "ensemble", "ensemble", members, metrics, pooling)
+    model_id = _register(job, "ensemble", "ensemble", members, metrics, pooling, stacker)
     return EnsembleInfo(members=info, metrics=finite(metrics)), model_id
+
+
+def _stacked(
+    job: Job,
+    oofs: list[np.ndarray],
+    loss: LossFn,
+    caruana_loss: float,
+    caruana_metrics: dict[str, float],
+) -> tuple[Stacker, dict[str, float]] | None:
+    """The stacker and its OOF metrics when its OOF loss is strictly below Caruana's (a note
+    says which won); None then, or when it cannot be tried: a single holdout fold,
+    time-ordered (forecasting) folds, or too little time left."""
+    ctx = job.ctx
+    if len(ctx.splits) < 2 or (job.recipe or {}).get("kind") == "forecasting":
+        return None
+    expected = _stacker_seconds(job, oofs)
+    left = np.inf if job.deadline is None else job.deadline - time.monotonic()
+    if expected > min(left, STACKER_MAX_S):
+        job.notes.append(f"stacker not tried: expected to take {expected:.2g} s")
+        return None
+    folds = [np.searchsorted(ctx.covered, va) for _, va in ctx.splits]
+    fit = fit_stacker(oofs, ctx.y[ctx.covered], folds, pooling_for(ctx.spec.kind), loss)
+    if fit is None:
+        return None
+    metrics, _ = fold_metrics(ctx, fit.oof)
+    chosen, name, n = fit.loss < caruana_loss, ctx.metrics[0].name, len(oofs)
+    job.notes.append(
+        f"stacker over {n} member{'s' if n != 1 else ''}: OOF {name} {metrics[name]:.4g} vs "
+        f"Caruana {caruana_metrics[name]:.4g}: {'chosen' if chosen else 'kept Caruana'}"
+    )
+    return (fit.stacker, metrics) if chosen else None
+
+
+def _stacker_seconds(job: Job, oofs: list[np.ndarray]) -> float:
+    n_inputs = sum(o[0].size for o in oofs)  # K per member (classification), else 1
+    n_outputs = max(1, job.ctx.spec.n_classes)
+    n_layers = len(job.ctx.splits) * len(STRENGTHS)
+    return float(STACKER_CELL_S * len(oofs[0]) * n_inputs * n_outputs * n_layers)
