@@ -6,10 +6,13 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn import metrics as skm
 
 from tabstream.pipeline.search.scoring import (
     REGISTRY,
+    binary_auc,
     default_metrics,
     get_metric,
     oriented,
@@ -89,3 +92,15 @@ def test_fold_missing_a_class() -> None:
 def test_logloss_clips_zero_probabilities() -> None:
     value = score(get_metric("logloss"), np.array([1]), np.array([[1.0, 0.0]]))
     assert math.isfinite(value) and value == pytest.approx(-math.log(1e-15), rel=1e-3)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(
+    st.lists(st.tuples(st.booleans(), st.integers(0, 6)), min_size=2, max_size=60).filter(
+        lambda rows: 0 < sum(p for p, _ in rows) < len(rows)
+    )
+)
+def test_binary_auc_equals_scikit_learns_with_ties(rows: list[tuple[bool, int]]) -> None:
+    positive = np.array([p for p, _ in rows])
+    score = np.array([s / 6 for _, s in rows])  # few distinct values: many ties
+    assert binary_auc(positive, score) == pytest.approx(skm.roc_auc_score(positive, score))

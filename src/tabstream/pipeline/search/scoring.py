@@ -17,7 +17,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 import numpy as np
-from sklearn.metrics import accuracy_score, f1_score, mean_absolute_error, r2_score, roc_auc_score
+from scipy.stats import rankdata
+from sklearn.metrics import accuracy_score, f1_score, mean_absolute_error, r2_score
 
 CLASSIFICATION: frozenset[str] = frozenset({"binclass", "multiclass"})
 REGRESSION: frozenset[str] = frozenset({"regression"})
@@ -45,8 +46,19 @@ def _auc(y: np.ndarray, raw: np.ndarray) -> float:
     if present.size < 2:
         return float("nan")
     if raw.shape[1] == 2:
-        return float(roc_auc_score(y, raw[:, 1]))
-    return float(np.mean([roc_auc_score(y == k, raw[:, k]) for k in present]))
+        return binary_auc(y == 1, raw[:, 1])
+    return float(np.mean([binary_auc(y == k, raw[:, k]) for k in present]))
+
+
+def binary_auc(positive: np.ndarray, score: np.ndarray) -> float:
+    """ROC AUC of ``score`` for the boolean labels ``positive`` (both classes present), as the
+    Mann-Whitney statistic on tie-averaged ranks: equal to scikit-learn's ``roc_auc_score``
+    without its input validation, which cost ~5 ms a call (most of an ensemble selection's
+    time: it scores every candidate on every fold at every step)."""
+    ranks = rankdata(score)
+    n_pos = int(np.count_nonzero(positive))
+    n_neg = len(positive) - n_pos
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def _accuracy(y: np.ndarray, raw: np.ndarray) -> float:
