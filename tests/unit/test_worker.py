@@ -215,3 +215,16 @@ async def test_shutdown_interrupts_and_leaves_the_command_for_the_next_worker(
     assert [e.payload.attempt for e in events if e.type == "JobStarted"] == [1, 2]  # type: ignore[union-attr]
     assert types_of(events).count("JobInterrupted") == 1
     assert_gapless(events)
+
+
+def test_child_env_pins_threads_and_sleeps_waiting_openmp_threads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.setenv("TABSTREAM_SECRET_KEY", "never-for-children")
+    env = WorkerConfig(artifacts_uri="file:///a", cores=4, slots=2).env_for_child()
+    assert env["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert env["OMP_NUM_THREADS"] == env["TABSTREAM_FAMILY_THREADS"] == "2"
+    assert env["CUDA_VISIBLE_DEVICES"] == "" and "TABSTREAM_SECRET_KEY" not in env
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")  # the operator's choice stays
+    assert WorkerConfig(artifacts_uri="file:///a").env_for_child()["OMP_WAIT_POLICY"] == "ACTIVE"
