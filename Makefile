@@ -90,7 +90,9 @@ test-repeat: venv
 # FLAML (the quality benchmark's baseline) pins xgboost<3: it gets its own venv, so it never
 # changes the xgboost tabstream is measured (and tested) with.
 FLAML_VENV ?= .venv-flaml
-bench: venv kafka-install s3-install $(FLAML_VENV)/.installed
+# AutoGluon (a second baseline) pins its own numpy/pandas/xgboost/torch ranges: its own venv too.
+AUTOGLUON_VENV ?= .venv-autogluon
+bench: venv kafka-install s3-install $(FLAML_VENV)/.installed $(AUTOGLUON_VENV)/.installed
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	scripts/with-kafka.sh scripts/with-kafka-cluster.sh scripts/with-s3.sh $(PY) -m benchmarks
 
@@ -100,10 +102,25 @@ $(FLAML_VENV)/.installed:
 	$(FLAML_VENV)/bin/python -m pip install --quiet 'flaml[automl]>=2.1' 'pyarrow>=15'
 	touch $@
 
+# autogluon.tabular 1.6.3 accepts torch >=2.10,<2.14: TORCH_WHEEL goes in first only when its
+# version is in that range, else pip takes torch from the index. The extras bring the medium
+# preset's models (LightGBM, CatBoost, XGBoost, fastai and AutoGluon's torch net; RF/XT/KNN are
+# scikit-learn).
+AUTOGLUON_TORCH_WHEEL := $(foreach w,$(TORCH_WHEEL),$(if $(filter torch-2.10.% torch-2.11.% \
+	torch-2.12.% torch-2.13.%,$(notdir $(w))),$(w)))
+$(AUTOGLUON_VENV)/.installed:
+	test -x $(AUTOGLUON_VENV)/bin/python || python3 -m venv $(AUTOGLUON_VENV)
+	$(AUTOGLUON_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(if $(AUTOGLUON_TORCH_WHEEL),$(AUTOGLUON_VENV)/bin/python -m pip install --quiet \
+	  "$(AUTOGLUON_TORCH_WHEEL)",)
+	$(AUTOGLUON_VENV)/bin/python -m pip install --quiet \
+	  'autogluon.tabular[lightgbm,catboost,xgboost,fastai]==1.6.3' 'pyarrow>=15'
+	touch $@
+
 lint: venv
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(VENV)/bin/mypy
 
 clean:
-	rm -rf $(VENV) $(FLAML_VENV) .kafka .s3 build dist src/*.egg-info
+	rm -rf $(VENV) $(FLAML_VENV) $(AUTOGLUON_VENV) .kafka .s3 build dist src/*.egg-info

@@ -1,24 +1,30 @@
-"""Quality benchmark: tabstream vs FLAML vs default xgboost at an equal wall-clock budget.
+"""Quality benchmark: tabstream vs AutoGluon vs FLAML vs default xgboost at equal wall-clock
+budgets.
 
-``python -m benchmarks.quality [--budget S] [--datasets a,b] [--data DIR] [--seed N]``
+``python -m benchmarks.quality [--budgets 60,300 | --budget S] [--datasets a,b] [--systems ..]
+[--data DIR] [--seed N] [--out DIR]``
 
-For each dataset of ``../shared/data`` (CARDS.json): one seeded 80/20 outer split (stratified
-for classification); each system trains on the 80 % within ``--budget`` seconds (default 120,
-or ``TABSTREAM_BENCH_BUDGET``) and is scored on the 20 %: AUC (binclass), logloss
-(multiclass), RMSE (regression).
+For each budget and each dataset of ``../shared/data`` (CARDS.json): one seeded 80/20 outer
+split (stratified for classification); each system trains on the 80 % within the budget
+(``--budgets``, else ``--budget``, else ``TABSTREAM_BENCH_BUDGET``, else 60 and 300 seconds) and
+is scored on the 20 %: AUC (binclass), logloss (multiclass), RMSE (regression).
 
 - tabstream: the real pipeline (``pipeline.train.run`` on a LocalArtifactStore in a temp dir, the
   train part registered as Parquet) with ``time_budget_s=budget`` and one request policy for
   every dataset (``tabstream_request``): the default model set, ``n_trials`` as a mere upper
   bound, 5 folds up to 10k rows else a holdout, a Caruana ensemble. The winner bundle is loaded
   with ``load_bundle`` (digest checked) and predicts the test part.
+- AutoGluon: ``TabularPredictor(...).fit(time_limit=budget, presets="medium_quality")`` on
+  pandas frames (timestamps left for AutoGluon's own date features), in ``.venv-autogluon``
+  (``benchmarks._autogluon_run``).
 - FLAML: ``flaml.AutoML(time_budget=budget, metric, task, seed)`` on pandas frames (string
-  columns as categories, timestamps left for FLAML's own date features).
+  columns as categories, timestamps left for FLAML's own date features), in ``.venv-flaml``
+  (``benchmarks._flaml_run``).
 - xgboost default: XGBClassifier / XGBRegressor with default parameters (hist, native
   categoricals, timestamps as epoch/hour/weekday/month), no budget.
 
-Writes ``benchmarks/results/quality.json``, ``quality.md`` and ``quality.png``. Wall times are
-measured on a shared machine and are noisy.
+Writes ``benchmarks/results/quality.json``, ``quality.md`` (one table per budget) and
+``quality.png``, after each budget. Wall times are measured on a shared machine and are noisy.
 """
 
 from __future__ import annotations
@@ -42,22 +48,26 @@ import pyarrow.parquet as pq
 from sklearn.metrics import log_loss, roc_auc_score
 from sklearn.model_selection import train_test_split
 
-from benchmarks._report import RESULTS, bar_panels, machine, md_table, write
+from benchmarks._quality_report import RIVALS, Run, markdown, panels, tally, winner
+from benchmarks._report import RESULTS, bar_panels, machine, write
 
 BUDGET_ENV = "TABSTREAM_BENCH_BUDGET"
+DEFAULT_BUDGETS = "60,300"
 FLAML_PYTHON_ENV = "TABSTREAM_FLAML_PYTHON"
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+AUTOGLUON_PYTHON_ENV = "TABSTREAM_AUTOGLUON_PYTHON"
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
 METRIC = {"binclass": "auc", "multiclass": "logloss", "regression": "rmse"}
-GREATER = {"auc": True, "logloss": False, "rmse": False}
 FLAML_METRIC = {"auc": "roc_auc", "logloss": "log_loss", "rmse": "rmse"}
-SYSTEMS = ("tabstream", "flaml", "xgboost")
+SYSTEMS = ("tabstream", "autogluon", "flaml", "xgboost")
 KFOLD_MAX_ROWS = 10_000
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
     """Command-line options."""
     p = argparse.ArgumentParser(prog="python -m benchmarks.quality", description=__doc__)
-    p.add_argument("--budget", type=float, default=float(os.environ.get(BUDGET_ENV, 120)))
+    p.add_argument("--budgets", default=None, help="comma-separated seconds, e.g. 60,300")
+    p.add_argument("--budget", type=float, default=None, help="one budget (seconds)")
     p.add_argument("--datasets", default=None, help="comma-separated names (default: all)")
     p.add_argument("--systems", default=",".join(SYSTEMS))
     p.add_argument("--data", type=Path, default=DATA)
@@ -69,7 +79,18 @@ def parse(argv: list[str]) -> argparse.Namespace:
         action="store_true",
         help="keep the other datasets' records of an earlier <name>.json (rerun a few)",
     )
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    args.budgets = budgets(args.budgets, args.budget)
+    return args
+
+
+def budgets(listed: str | None, single: float | None) -> list[float]:
+    """The budgets to run: ``--budgets``, else ``--budget``, else ``TABSTREAM_BENCH_BUDGET``
+    (one or a comma-separated list), else 60 and 300 seconds."""
+    if listed is None and single is not None:
+        return [single]
+    text = listed or os.environ.get(BUDGET_ENV) or DEFAULT_BUDGETS
+    return [float(b) for b in text.split(",") if b.strip()]
 
 
 # --- data --------------------------------------------------------------------------------------
@@ -218,29 +239,56 @@ def run_tabstream(
     }
 
 
+def venv_python(env: str, venv: str) -> str:
+    """The interpreter a baseline runs in: the ``env`` variable, else ``<repo>/<venv>`` (made by
+    ``make bench``), else this one."""
+    own = ROOT / venv / "bin" / "python"
+    return os.environ.get(env) or (str(own) if own.exists() else sys.executable)
+
+
 def flaml_python() -> str:
-    """The interpreter FLAML runs in: ``TABSTREAM_FLAML_PYTHON``, else ``.venv-flaml`` (made by
-    ``make bench``; FLAML pins xgboost<3, so it must not share tabstream's venv), else this one."""
-    own = Path(__file__).resolve().parents[1] / ".venv-flaml" / "bin" / "python"
-    return os.environ.get(FLAML_PYTHON_ENV) or (str(own) if own.exists() else sys.executable)
+    """FLAML's interpreter: ``TABSTREAM_FLAML_PYTHON``, else ``.venv-flaml`` (FLAML pins
+    xgboost<3, so it must not share tabstream's venv)."""
+    return venv_python(FLAML_PYTHON_ENV, ".venv-flaml")
+
+
+def autogluon_python() -> str:
+    """AutoGluon's interpreter: ``TABSTREAM_AUTOGLUON_PYTHON``, else ``.venv-autogluon``
+    (AutoGluon pins its own numpy/pandas/xgboost/torch ranges)."""
+    return venv_python(AUTOGLUON_PYTHON_ENV, ".venv-autogluon")
+
+
+def run_in_venv(
+    python: str, module: str, train: pa.Table, test: pa.Table, job: dict[str, Any]
+) -> dict[str, Any]:
+    """``python -m module DIR`` on a folder of train/test Parquet and ``job.json``; returns its
+    ``result.json`` with ``raw`` (its ``raw.npy``) added."""
+    with tempfile.TemporaryDirectory(prefix="quality-bench-") as tmp:
+        d = Path(tmp)
+        pq.write_table(train, d / "train.parquet")
+        pq.write_table(test, d / "test.parquet")
+        (d / "job.json").write_text(json.dumps(job))
+        subprocess.run([python, "-m", module, str(d)], cwd=ROOT, check=True)
+        result: dict[str, Any] = json.loads((d / "result.json").read_text())
+        result["raw"] = np.load(d / "raw.npy")
+    return result
 
 
 def run_flaml(
     train: pa.Table, test: pa.Table, label: str, kind: str, budget: float, seed: int
 ) -> dict[str, Any]:
     """FLAML AutoML at the same budget, in its own interpreter (``benchmarks._flaml_run``)."""
-    with tempfile.TemporaryDirectory(prefix="flaml-bench-") as tmp:
-        d = Path(tmp)
-        pq.write_table(train, d / "train.parquet")
-        pq.write_table(test, d / "test.parquet")
-        job = {"label": label, "kind": kind, "budget": budget, "seed": seed}
-        (d / "job.json").write_text(json.dumps(job))
-        root = Path(__file__).resolve().parents[1]
-        cmd = [flaml_python(), "-m", "benchmarks._flaml_run", str(d)]
-        subprocess.run(cmd, cwd=root, check=True)
-        result: dict[str, Any] = json.loads((d / "result.json").read_text())
-        result["raw"] = np.load(d / "raw.npy")
-    return result
+    job = {"label": label, "kind": kind, "budget": budget, "seed": seed}
+    return run_in_venv(flaml_python(), "benchmarks._flaml_run", train, test, job)
+
+
+def run_autogluon(
+    train: pa.Table, test: pa.Table, label: str, kind: str, budget: float, seed: int
+) -> dict[str, Any]:
+    """AutoGluon (medium preset) at the same budget, in its own interpreter
+    (``benchmarks._autogluon_run``)."""
+    job = {"label": label, "kind": kind, "budget": budget, "seed": seed}
+    return run_in_venv(autogluon_python(), "benchmarks._autogluon_run", train, test, job)
 
 
 def run_xgboost(
@@ -270,7 +318,12 @@ def run_xgboost(
     }
 
 
-RUNNERS = {"tabstream": run_tabstream, "flaml": run_flaml, "xgboost": run_xgboost}
+RUNNERS = {
+    "tabstream": run_tabstream,
+    "autogluon": run_autogluon,
+    "flaml": run_flaml,
+    "xgboost": run_xgboost,
+}
 
 
 def align(raw: np.ndarray, got: list[Any] | None, classes: list[Any]) -> np.ndarray:
@@ -289,9 +342,9 @@ def align(raw: np.ndarray, got: list[Any] | None, classes: list[Any]) -> np.ndar
 
 
 def bench_dataset(
-    name: str, card: dict[str, Any], args: argparse.Namespace, systems: list[str]
+    name: str, card: dict[str, Any], args: argparse.Namespace, systems: list[str], budget: float
 ) -> dict[str, Any]:
-    """All systems on one dataset; returns its result record."""
+    """All systems on one dataset at one budget; returns its result record."""
     label, kind = card["label"], card["task"]
     metric = METRIC[kind]
     table = pq.read_table(args.data / card["file"])
@@ -310,7 +363,7 @@ def bench_dataset(
     for system in systems:
         print(f"  {name}: {system} ...", flush=True)
         try:
-            out = RUNNERS[system](train, test, label, kind, args.budget, args.seed)
+            out = RUNNERS[system](train, test, label, kind, budget, args.seed)
         except Exception as exc:  # a failing system is reported, the benchmark goes on
             record["systems"][system] = {"error": f"{type(exc).__name__}: {exc}"}
             print(f"  {name}: {system} failed: {exc}", flush=True)
@@ -324,115 +377,65 @@ def bench_dataset(
     return record
 
 
-def winner(record: dict[str, Any]) -> str | None:
-    """The system with the best test score."""
-    scores = {s: v["score"] for s, v in record["systems"].items() if "score" in v}
-    if not scores:
-        return None
-    pick = max if GREATER[record["metric"]] else min
-    return pick(scores, key=lambda s: scores[s])
-
-
-def beats(record: dict[str, Any], a: str, b: str) -> bool | None:
-    """Whether system ``a`` scores at least as well as ``b`` (None when either is missing)."""
-    sa = record["systems"].get(a, {}).get("score")
-    sb = record["systems"].get(b, {}).get("score")
-    if sa is None or sb is None:
-        return None
-    return bool(sa >= sb) if GREATER[record["metric"]] else bool(sa <= sb)
-
-
-def markdown(records: list[dict[str, Any]], args: argparse.Namespace, summary: str) -> str:
-    """The Markdown report."""
-
-    def cell(r: dict[str, Any], s: str) -> str:
-        v = r["systems"].get(s)
-        if v is None:
-            return "-"
-        if "score" not in v:
-            return "error"
-        return f"{v['score']:.4f} ({v['fit_s']:.0f} s)"
-
-    rows = [
-        [r["dataset"], r["metric"], *(cell(r, s) for s in SYSTEMS), r["winner"] or "-"]
-        for r in records
-    ]
-    header = ["dataset", "metric", "tabstream", "FLAML", "xgboost default", "winner"]
-    detail = []
-    for r in records:
-        ts = r["systems"].get("tabstream", {})
-        if "trials" in ts:
-            ens = ts.get("ensemble") or []
-            members = ", ".join(f"{m['family']}#{m['trial']}:{m['weight']:.2f}" for m in ens)
-            detail.append(
-                [r["dataset"], ts["model_types"], ts["trials"], members or "-", ts["cv_score"]]
-            )
-    return (
-        f"# Quality: tabstream vs FLAML vs default xgboost\n\n"
-        f"Budget {args.budget:g} s of wall clock per dataset and system (fit time in brackets; "
-        f"xgboost default has no budget), seeded 80/20 outer split (seed {args.seed}, stratified "
-        f"for classification), test metric: AUC (higher is better), logloss / RMSE (lower).\n"
-        f"Machine: {os.cpu_count()} CPU cores shared with other work, so times are noisy.\n\n"
-        + md_table(header, rows)
-        + f"\n{summary}\n\n## tabstream details\n\n"
-        + md_table(["dataset", "model types", "trials", "ensemble members", "CV score"], detail)
-    )
-
-
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-def _merged(
-    args: argparse.Namespace, order: list[str], fresh: dict[str, dict[str, Any]]
-) -> list[dict[str, Any]]:
-    """Earlier records of ``<name>.json`` with the ``fresh`` ones replacing theirs, in
-    CARDS order (``--update``)."""
+def earlier_runs(args: argparse.Namespace) -> dict[float, list[dict[str, Any]]]:
+    """The records of an earlier ``<name>.json`` by budget (a file of one budget, from before
+    ``--budgets``, holds ``budget_s`` and ``datasets`` at its top)."""
     path = args.out / f"{args.name}.json"
-    old = json.loads(path.read_text())["datasets"] if path.exists() else []
+    if not path.exists():
+        return {}
+    data = json.loads(path.read_text())
+    return {float(r["budget_s"]): r["datasets"] for r in data.get("runs", [data])}
+
+
+def merged(
+    old: list[dict[str, Any]], order: list[str], fresh: dict[str, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Earlier records with the ``fresh`` ones replacing theirs, in CARDS order (``--update``)."""
     by_name = {r["dataset"]: r for r in old} | fresh
     return [by_name[n] for n in order if n in by_name]
 
 
+def write_results(args: argparse.Namespace, runs: list[Run]) -> tuple[Path, Path, Path]:
+    """Write ``<name>.json``, ``.md`` and ``.png`` for the runs so far."""
+    data = {
+        "seed": args.seed,
+        "machine": machine(),
+        "runs": [
+            {"budget_s": budget, "datasets": records}
+            | {f"tabstream_vs_{rival}": tally(records, rival) for rival in RIVALS}
+            for budget, records in runs
+        ],
+    }
+    js, md = write(args.out, args.name, data, markdown(runs, args.seed))
+    png = bar_panels(args.out / f"{args.name}.png", panels(runs), "test metric per budget")
+    return js, md, png
+
+
 def main(argv: list[str]) -> int:
-    """Run the benchmark and write results."""
+    """Run the benchmark at every budget and write results after each."""
     args = parse(argv)
     cards = json.loads((args.data / "CARDS.json").read_text())
     names = args.datasets.split(",") if args.datasets else list(cards)
     systems = [s for s in args.systems.split(",") if s]
-    fresh = {}
-    for name in names:
-        print(f"== {name} (budget {args.budget:g} s)", flush=True)
-        fresh[name] = bench_dataset(name, cards[name], args, systems) | {"run_at": _now()}
-    records = _merged(args, list(cards), fresh) if args.update else list(fresh.values())
-    wins = [beats(r, "tabstream", "flaml") for r in records]
-    n_cmp = sum(w is not None for w in wins)
-    summary = f"tabstream >= FLAML on {sum(bool(w) for w in wins)} of {n_cmp} datasets."
-    data = {
-        "budget_s": args.budget,
-        "seed": args.seed,
-        "machine": machine(),
-        "datasets": records,
-        "tabstream_ge_flaml": sum(bool(w) for w in wins),
-        "compared": n_cmp,
-    }
-    js, md = write(args.out, args.name, data, markdown(records, args, summary))
-    panels = [
-        (
-            f"{r['dataset']} ({r['metric']})",
-            {s: r["systems"].get(s, {}).get("score") for s in SYSTEMS},
-        )
-        for r in records
-    ]
-    png = bar_panels(
-        args.out / f"{args.name}.png", panels, f"test metric, budget {args.budget:g} s"
-    )
+    old = earlier_runs(args) if args.update else {}
+    done: dict[float, list[dict[str, Any]]] = {}
+    for budget in args.budgets:
+        fresh = {}
+        for name in names:
+            print(f"== {name} (budget {budget:g} s)", flush=True)
+            record = bench_dataset(name, cards[name], args, systems, budget)
+            fresh[name] = record | {"run_at": _now()}
+        done[budget] = merged(old.get(budget, []), list(cards), fresh)
+        runs = sorted((old | done).items())
+        js, md, png = write_results(args, runs)
     print(md.read_text())
     print(f"wrote {js}, {md}, {png}")
     return 0
 
 
 if __name__ == "__main__":
-    import sys
-
     raise SystemExit(main(sys.argv[1:]))
