@@ -16,6 +16,7 @@ MODULES = (
     "scheduling",
     "distill",
     "predict",
+    "family_costs",
     "quality",
     "overhead",
     "soak",

@@ -146,3 +146,10 @@ def test_check_time_is_a_no_op_outside_a_budgeted_search() -> None:
     with time_check(due), pytest.raises(OutOfTime):
         check_time()
     check_time()
+
+
+def test_boosting_costs_grow_with_the_classes() -> None:
+    binary = default_model_types(2000, 20, "cpu", False, 60.0, n_fits=5, n_classes=2)
+    seven = default_model_types(2000, 20, "cpu", False, 60.0, n_fits=5, n_classes=7)
+    assert "catboost" in binary and "catboost" not in seven  # ~12 s a trial, ~80 s with 7
+    assert binary[0] == "xgboost" and seven[0] == "extratrees"  # forests grow one tree a round

@@ -197,12 +197,13 @@ def _setup(
         metrics = with_mase_scale(
             resolve_metrics(request.metrics, metric_kind), prepared.mase_scale
         )
-        n_cols = prepared.features.num_columns
+        shape = (prepared.n_rows, prepared.features.num_columns, prepared.spec.n_classes)
+        n_rows, n_cols, n_classes = shape
         choice = choose_model_types(
-            request, prepared.n_rows, n_cols, device, families, time_budget_s
+            request, n_rows, n_cols, device, families, time_budget_s, n_classes
         )
         n_splits, notes = _folds(
-            request, prepared.n_rows, choice.model_types, device, time_budget_s
+            request, n_rows, n_classes, choice.model_types, device, time_budget_s
         )
         if prepared.split is not None:
             splits = prepared.split(n_splits, request.random_state)
@@ -242,7 +243,7 @@ def _search(job: Job, rows: list[Row], start: float, budget: float | None) -> li
     n_rows, fits = len(ctx.y), len(ctx.splits)
 
     def first_trial_s(family: str) -> float | None:
-        return first_trial_seconds(family, n_rows, fits, ctx.device)
+        return first_trial_seconds(family, n_rows, fits, ctx.device, ctx.spec.n_classes)
 
     results, notes = schedule(ctx, rows, first_trial_s)
     ctx.search_deadline = None
@@ -258,6 +259,7 @@ def _search(job: Job, rows: list[Row], start: float, budget: float | None) -> li
 def _folds(
     request: TrainerRunRequest,
     n_rows: int,
+    n_classes: int,
     model_types: list[str],
     device: str,
     budget: float | None,
@@ -267,7 +269,7 @@ def _folds(
     k = request.n_splits
     if budget is None or k is None or device.startswith("cuda"):
         return k, []
-    if not holdout_pays(model_types, n_rows, k, budget):
+    if not holdout_pays(model_types, n_rows, k, budget, n_classes):
         return k, []
     return None, [
         f"holdout split instead of {k} folds: a {k}-fold trial on {n_rows:,} rows is expected "

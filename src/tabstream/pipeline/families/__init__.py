@@ -88,25 +88,28 @@ def default_model_types(
     tabicl_available: bool,
     time_budget_s: float | None = None,
     n_fits: int = DEFAULT_FOLDS,
+    n_classes: int = 2,
 ) -> list[str]:
     """Families to try when a run names none, from the data's shape, device and time budget
     (``n_fits``: fits per trial, the folds or 1 for a holdout)."""
     chosen = by_shape(n_rows, n_cols, device, tabicl_available)
     if device.startswith("cuda"):
         return chosen
-    chosen.sort(key=lambda f: trial_seconds(f, n_rows, n_fits))
+    chosen.sort(key=lambda f: trial_seconds(f, n_rows, n_fits, n_classes))
     if time_budget_s is None:
         return chosen
     limit = BUDGET_SHARE * time_budget_s
-    fits = [f for f in chosen[1:] if trial_seconds(f, n_rows, n_fits) <= limit]
+    fits = [f for f in chosen[1:] if trial_seconds(f, n_rows, n_fits, n_classes) <= limit]
     return [chosen[0], *fits]
 
 
-def holdout_pays(model_types: list[str], n_rows: int, n_folds: int, budget: float) -> bool:
+def holdout_pays(
+    model_types: list[str], n_rows: int, n_folds: int, budget: float, n_classes: int = 2
+) -> bool:
     """Whether a K-fold trial of even the cheapest of ``model_types`` is expected to take more
     than ``BUDGET_SHARE`` of the time budget on a CPU (a holdout split then leaves time for
     the search)."""
-    cheapest = min(trial_seconds(f, n_rows, n_folds) for f in model_types)
+    cheapest = min(trial_seconds(f, n_rows, n_folds, n_classes) for f in model_types)
     return cheapest > BUDGET_SHARE * budget
 
 

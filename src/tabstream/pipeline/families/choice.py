@@ -44,16 +44,17 @@ def choose_model_types(
     device: str,
     families: Families,
     time_budget_s: float | None = None,
+    n_classes: int = 2,
 ) -> ModelChoice:
     """The run's families and the notes explaining them (see the module docstring)."""
-    slow = _slow_on_cpu(request, n_rows, device, families, time_budget_s)
+    slow = _slow_on_cpu(request, n_rows, device, families, time_budget_s, n_classes)
     if request.model_types:
         asked = list(request.model_types)
         notes = [_slow_note(f, slow[f], n_rows, request) for f in asked if f in slow]
         return ModelChoice(asked, False, notes)
     tabicl = families["tabicl"].available() is None
     fits = request.n_splits or 1
-    default = default_model_types(n_rows, n_cols, device, tabicl, time_budget_s, fits)
+    default = default_model_types(n_rows, n_cols, device, tabicl, time_budget_s, fits, n_classes)
     kept = [f for f in default if f not in slow]
     if is_pareto_sweep(len(request.metrics or []), request.grid_size):
         kept = kept[:DEFAULT_SWEEP_FAMILIES]
@@ -61,17 +62,19 @@ def choose_model_types(
     if time_budget_s is not None:
         shape = by_shape(n_rows, n_cols, device, tabicl)
         over = [f for f in shape if f not in default]
-        notes += _budget_note(over, n_rows, fits, time_budget_s)
+        notes += _budget_note(over, n_rows, fits, time_budget_s, n_classes)
     too_slow = {f: slow[f] for f in default if f in slow}
     if too_slow:
         notes.append(_left_out_note(too_slow, n_rows, request, families))
     return ModelChoice(kept, True, notes)
 
 
-def _budget_note(left_out: list[str], n_rows: int, fits: int, budget: float) -> list[str]:
+def _budget_note(
+    left_out: list[str], n_rows: int, fits: int, budget: float, n_classes: int
+) -> list[str]:
     if not left_out:
         return []
-    cost = {f: trial_seconds(f, n_rows, fits) for f in left_out}
+    cost = {f: trial_seconds(f, n_rows, fits, n_classes) for f in left_out}
     shown = ", ".join(f"{f} (~{secs:,.0f} s)" for f, secs in sorted(cost.items(), key=_second))
     return [
         f"left out of the default model types under time_budget_s {budget:g} s: {shown} per "
@@ -90,13 +93,14 @@ def _slow_on_cpu(
     device: str,
     families: Families,
     time_budget_s: float | None,
+    n_classes: int,
 ) -> dict[str, float]:
     """family -> estimated seconds, for every family over the limit in an unbounded CPU run."""
     limit = families.options.cpu_family_max_s
     if time_budget_s is not None or device.startswith("cuda") or limit <= 0:
         return {}
     trials, fits = _trials_per_family(request), request.n_splits or 1
-    estimates = {f: cpu_search_seconds(f, n_rows, trials, fits) for f in families}
+    estimates = {f: cpu_search_seconds(f, n_rows, trials, fits, n_classes) for f in families}
     return {f: secs for f, secs in estimates.items() if secs > limit}
 
 
