@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tabstream.pipeline.families.xgboost import FULL_DATA_ROUNDS, XGBoostFamily, XGBoostModel
+from tabstream.pipeline.families._common import FULL_DATA_ROUNDS
+from tabstream.pipeline.families.xgboost import XGBoostFamily, XGBoostModel
 from tabstream.pipeline.finish import register
 from tabstream.pipeline.finish.bundle import load_bundle
 from tests.unit.pipeline_support import of_type, request, run_collect, store_with
@@ -65,7 +66,7 @@ def test_xgboost_full_data_rounds_follow_early_stopping() -> None:
 
 
 def test_xgboost_patience_scales_with_the_learning_rate() -> None:
-    from tabstream.pipeline.families.xgboost import patience
+    from tabstream.pipeline.families._common import patience
 
     assert patience(0.1) == 20
     assert patience(0.3) == 10

@@ -1,11 +1,12 @@
-"""Helpers shared by the families: threads, seeding, JSON and safetensors files."""
+"""Helpers shared by the families: threads, seeding, JSON files, class padding, holdouts and
+the boosting families' early-stopping and refit rounds."""
 
 from __future__ import annotations
 
 import json
 import os
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -14,6 +15,10 @@ from tabstream.pipeline.types import ProblemSpec
 
 if TYPE_CHECKING:
     import torch
+
+FULL_DATA_ROUNDS = 1.1
+"""Rounds of a boosted model's refit on all rows, relative to its fold models' mean
+early-stopped rounds (the refit sees more rows)."""
 
 
 def n_threads(params: Mapping[str, Any] | None, configured: int | None) -> int:
@@ -77,3 +82,15 @@ def split_holdout(n: int, frac: float, seed: int) -> tuple[np.ndarray, np.ndarra
     perm = np.random.default_rng(seed).permutation(n)
     n_hold = max(1, round(n * frac))
     return np.sort(perm[n_hold:]), np.sort(perm[:n_hold])
+
+
+def patience(learning_rate: float, per_rate: float = 2.0, low: int = 10, high: int = 50) -> int:
+    """Early-stopping rounds for a learning rate: about ``per_rate`` / lr rounds (a fixed
+    distance in "learning" rather than in trees), within [``low``, ``high``]."""
+    return int(np.clip(round(per_rate / learning_rate), low, high))
+
+
+def full_data_rounds(rounds: Sequence[int]) -> int:
+    """Rounds for a refit on all rows without early stopping: the fold models' mean
+    early-stopped rounds x ``FULL_DATA_ROUNDS``."""
+    return max(1, round(float(np.mean(rounds)) * FULL_DATA_ROUNDS))

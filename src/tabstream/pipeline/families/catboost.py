@@ -37,8 +37,6 @@ LOSSES = {"binclass": "Logloss", "multiclass": "MultiClass", "regression": "RMSE
 MAX_ITERATIONS = 10_000
 MANY_CLASSES = 10
 """Above this, MultiClass iterations (~K x a binary one) are capped (``max_iterations``)."""
-FULL_DATA_ROUNDS = 1.1
-"""Iterations for a refit on all rows, relative to the fold models' mean early-stopped size."""
 TREE_KEYS = (
     "learning_rate",
     "depth",
@@ -55,7 +53,7 @@ TREE_KEYS = (
 def patience(learning_rate: float) -> int:
     """Early-stopping wait (``od_wait``) for a learning rate: about 3 / lr iterations, within
     [20, 150] (oblivious trees are weak learners, so a bit more than xgboost's)."""
-    return int(np.clip(round(3.0 / learning_rate), 20, 150))
+    return _common.patience(learning_rate, 3.0, 20, 150)
 
 
 def max_iterations(spec: ProblemSpec) -> int:
@@ -283,7 +281,7 @@ class CatBoostFamily:
         sizes = [m.best_iteration + 1 for m in fold_models if isinstance(m, CatBoostModel)]
         if len(sizes) != len(fold_models) or not sizes:
             return None
-        n = max(1, round(float(np.mean(sizes)) * FULL_DATA_ROUNDS))
+        n = _common.full_data_rounds(sizes)
         return {**params, "iterations": n, "od_wait": None}
 
     def load(self, files: Mapping[str, bytes], spec: ProblemSpec) -> CatBoostModel:

@@ -19,8 +19,10 @@ import optuna
 from tabstream.pipeline.families._common import (
     check_spec,
     dump_json,
+    full_data_rounds,
     load_json,
     n_threads,
+    patience,
     spec_meta,
 )
 from tabstream.pipeline.options import FamilyOptions
@@ -37,8 +39,6 @@ MODEL_FILE = "model.txt"
 META_FILE = "meta.json"
 OBJECTIVES = {"binclass": "binary", "multiclass": "multiclass", "regression": "regression"}
 MAX_ROUNDS = 10_000
-FULL_DATA_ROUNDS = 1.1
-"""Rounds for a refit on all rows, relative to the fold models' mean early-stopped rounds."""
 BOOSTER_KEYS = (
     "learning_rate",
     "num_leaves",
@@ -52,12 +52,6 @@ BOOSTER_KEYS = (
     "cat_smooth",
     "max_cat_to_onehot",
 )
-
-
-def patience(learning_rate: float) -> int:
-    """Early-stopping rounds for a learning rate, as xgboost's ``patience``: about 2 / lr
-    rounds, within [10, 50]."""
-    return int(np.clip(round(2.0 / learning_rate), 10, 50))
 
 
 def _booster_params(
@@ -257,7 +251,7 @@ class LightGBMFamily:
         rounds = [m.n_rounds for m in fold_models if isinstance(m, LightGBMModel)]
         if len(rounds) != len(fold_models) or not rounds:
             return None
-        n = max(1, round(float(np.mean(rounds)) * FULL_DATA_ROUNDS))
+        n = full_data_rounds(rounds)
         return {**params, "num_boost_round": n, "early_stopping_rounds": None}
 
     def load(self, files: Mapping[str, bytes], spec: ProblemSpec) -> LightGBMModel:

@@ -17,8 +17,10 @@ import xgboost as xgb
 from tabstream.pipeline.families._common import (
     check_spec,
     dump_json,
+    full_data_rounds,
     load_json,
     n_threads,
+    patience,
     spec_meta,
 )
 from tabstream.pipeline.options import FamilyOptions
@@ -38,8 +40,6 @@ OBJECTIVES = {
     "multiclass": "multi:softprob",
     "regression": "reg:squarederror",
 }
-FULL_DATA_ROUNDS = 1.1
-"""Rounds for a refit on all rows, relative to the fold models' mean early-stopped rounds."""
 BOOSTER_KEYS = (
     "learning_rate",
     "grow_policy",
@@ -51,13 +51,6 @@ BOOSTER_KEYS = (
     "reg_lambda",
     "reg_alpha",
 )
-
-
-def patience(learning_rate: float) -> int:
-    """Early-stopping rounds for a learning rate: about 2 / lr rounds (a fixed distance in
-    "learning" rather than in trees), within [10, 50]. Half or less of a fixed 50 at common
-    rates, which makes trials several times cheaper at a small cost in fold loss."""
-    return int(np.clip(round(2.0 / learning_rate), 10, 50))
 
 
 def _tree_shape(trial: optuna.Trial) -> dict[str, Any]:
@@ -268,7 +261,7 @@ class XGBoostFamily:
         rounds = [m.best_iteration + 1 for m in fold_models if isinstance(m, XGBoostModel)]
         if len(rounds) != len(fold_models) or not rounds:
             return None
-        n = max(1, round(float(np.mean(rounds)) * FULL_DATA_ROUNDS))
+        n = full_data_rounds(rounds)
         return {**params, "n_estimators": n, "early_stopping_rounds": None}
 
     def load(self, files: Mapping[str, bytes], spec: ProblemSpec) -> XGBoostModel:
