@@ -226,7 +226,8 @@ def _stacked(
     expected = _stacker_seconds(job, oofs)
     left = np.inf if job.deadline is None else job.deadline - time.monotonic()
     if expected > min(left, STACKER_MAX_S):
-        job.notes.append(f"stacker not tried: expected to take {expected:.2g} s")
+        limit = "the stacker cap" if left >= STACKER_MAX_S else f"{max(left, 0.0):.1f} s left"
+        job.notes.append(f"stacker not tried: expected to take {expected:.2g} s, over {limit}")
         return None
     folds = [np.searchsorted(ctx.covered, va) for _, va in ctx.splits]
     fit = fit_stacker(oofs, ctx.y[ctx.covered], folds, pooling_for(ctx.spec.kind), loss)
