@@ -77,7 +77,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument(
         "--update",
         action="store_true",
-        help="keep the other datasets' records of an earlier <name>.json (rerun a few)",
+        help="keep the other datasets' and systems' records of an earlier <name>.json",
     )
     args = p.parse_args(argv)
     args.budgets = budgets(args.budgets, args.budget)
@@ -371,6 +371,7 @@ def bench_dataset(
         raw = out.pop("raw")
         raw = align(raw, out.pop("classes"), classes) if kind != "regression" else raw
         out["score"] = test_score(metric, y_test, raw)
+        out["run_at"] = _now()
         record["systems"][system] = out
         print(f"  {name}: {system} {metric}={out['score']:.5f} fit {out['fit_s']:.1f}s", flush=True)
     record["winner"] = winner(record)
@@ -394,8 +395,13 @@ def earlier_runs(args: argparse.Namespace) -> dict[float, list[dict[str, Any]]]:
 def merged(
     old: list[dict[str, Any]], order: list[str], fresh: dict[str, dict[str, Any]]
 ) -> list[dict[str, Any]]:
-    """Earlier records with the ``fresh`` ones replacing theirs, in CARDS order (``--update``)."""
-    by_name = {r["dataset"]: r for r in old} | fresh
+    """Earlier records with the ``fresh`` systems replacing theirs, in CARDS order
+    (``--update``): rerunning one system keeps the other systems' results of that dataset."""
+    by_name = {r["dataset"]: r for r in old}
+    for name, record in fresh.items():
+        systems = by_name.get(name, {}).get("systems", {}) | record["systems"]
+        by_name[name] = record | {"systems": systems}
+        by_name[name]["winner"] = winner(by_name[name])
     return [by_name[n] for n in order if n in by_name]
 
 

@@ -88,6 +88,28 @@ def test_the_next_trial_goes_to_the_row_gaining_most_per_second() -> None:
     assert sched._next([slow_gainer, flat_bad, flat_good], _never, pareto=True) is slow_gainer
 
 
+def test_a_fall_of_the_best_loss_below_the_noise_share_is_no_gain() -> None:
+    ctx = _ctx()
+    wiggle = _search(ctx, 0, [0.2, 0.19999, 0.19998, 0.19997], [0.1] * 4)
+    assert sched.gain_per_second(wiggle) == 0.0
+    real = _search(ctx, 0, [0.2, 0.199, 0.198, 0.197], [0.1] * 4)
+    assert sched.gain_per_second(real) == pytest.approx(0.003 / 0.3)
+
+
+def test_without_gains_rows_near_the_best_share_the_time() -> None:
+    ctx = _ctx(n_trials=1000)
+    # a cheap row wiggling at the best loss (300 trials, 30 s) vs a near one with 12 s spent
+    cheap_best = _search(ctx, 0, [0.2] + [0.19999] * 299, [0.1] * 300)
+    near = _search(ctx, 1, [0.205] * 4, [3.0] * 4)
+    far = _search(ctx, 2, [0.25, 0.25], [0.5, 0.5])  # 25 % worse: no more time
+    assert sched._next([cheap_best, near, far], _never, pareto=False) is near
+    spent = _search(ctx, 1, [0.205] * 20, [3.0] * 20)  # 60 s spent: the cheap row's turn
+    assert sched._next([cheap_best, spent, far], _never, pareto=False) is cheap_best
+    # a row that gains still goes first, whatever its time
+    gaining = _search(ctx, 1, [0.25, 0.22, 0.21], [20.0] * 3)
+    assert sched._next([cheap_best, gaining, far], _never, pareto=False) is gaining
+
+
 def test_no_trial_starts_that_is_not_expected_to_end_in_time() -> None:
     ctx = _ctx(deadline_in_s=10.0)
     slow = _search(ctx, 0, [5.0, 4.0], [30.0, 20.0])

@@ -5,7 +5,11 @@
    beats a sampled one when there is time for few trials), in the rows' order.
 2. **Then HPO where it pays.** Each next trial goes to the row with the best recent marginal
    gain per second: how much its best loss fell over its last ``GAIN_WINDOW`` trials, divided
-   by the seconds they took. Ties (no row improving) go to the row with the lowest best loss.
+   by the seconds they took; a fall under ``MIN_RELATIVE_GAIN`` of the loss is noise and counts
+   as none (else a cheap row's tiny CV wiggles would win every comparison and take the whole
+   budget). When no row gains, the time is shared: the next trial goes to the row with the
+   fewest search seconds among those whose best loss is within ``NEAR_BEST`` of the best row's
+   (diverse strong rows feed the ensemble; a clearly weaker row gets no more time).
    Pareto sweeps (their rows' objectives are not comparable) go round robin instead.
 3. **Prune when time is short.** While the rows' remaining trials are expected to take more
    than the time left (the budget binds), a trial stops its remaining folds when its first
@@ -33,6 +37,11 @@ from tabstream.pipeline.search.study import RowSearch
 
 GAIN_WINDOW = 3
 """Trials over which a row's recent gain in best loss is measured."""
+MIN_RELATIVE_GAIN = 1e-3
+"""A fall of the best loss smaller than this share of it is noise, not a gain."""
+NEAR_BEST = 0.05
+"""When no row gains, rows whose best loss is within this share of the best row's share the
+time (the one with the fewest search seconds runs next)."""
 FirstTrialEstimate = Callable[[str], float | None]
 """family -> expected seconds of its first (default) trial, None when unknown."""
 
@@ -75,7 +84,18 @@ def _next(
         return None
     if pareto:
         return min(ready, key=lambda s: (s.done, s.row.index))
-    return max(ready, key=lambda s: (gain_per_second(s), -_best_loss(s), -s.row.index))
+    gainer = max(ready, key=lambda s: (gain_per_second(s), -_best_loss(s), -s.row.index))
+    if gain_per_second(gainer) > 0.0:
+        return gainer
+    return _least_time_near_best(ready)
+
+
+def _least_time_near_best(ready: Sequence[RowSearch]) -> RowSearch:
+    """Among rows within ``NEAR_BEST`` of the best loss, the one with the fewest search
+    seconds so far."""
+    best = min(_best_loss(s) for s in ready)
+    near = [s for s in ready if _best_loss(s) <= best + NEAR_BEST * abs(best)] or list(ready)
+    return min(near, key=lambda s: (sum(s.durations), _best_loss(s), s.row.index))
 
 
 def _fits(search: RowSearch, first_trial_s: FirstTrialEstimate) -> bool:
@@ -106,7 +126,8 @@ def _budget_binds(searches: Sequence[RowSearch], first_trial_s: FirstTrialEstima
 
 def gain_per_second(search: RowSearch) -> float:
     """The fall of the row's best loss over its last ``GAIN_WINDOW`` trials per second they
-    took (inf for a row with a single trial: nothing is known yet)."""
+    took (inf for a row with a single trial: nothing is known yet; 0 for a fall under
+    ``MIN_RELATIVE_GAIN`` of the loss)."""
     bests = _running_best(search)
     if len(bests) < 2:
         return math.inf
@@ -115,6 +136,8 @@ def gain_per_second(search: RowSearch) -> float:
     gain = bests[base] - bests[-1]
     if not math.isfinite(gain):
         return math.inf if bests[-1] < math.inf else 0.0
+    if gain < MIN_RELATIVE_GAIN * abs(bests[base]):
+        return 0.0
     return gain / max(seconds, 1e-3)
 
 
