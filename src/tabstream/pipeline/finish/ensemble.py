@@ -10,6 +10,10 @@ running sum so each step costs one metric evaluation per candidate:
   agree that a row is easy, the pool stays as sure as they are, instead of being pulled towards
   the least confident member as a mean of probabilities is.
 
+A log pool may be tempered (``fit_temperature``): dividing the pooled log-probabilities by a
+temperature ``T`` before renormalising is the same pool with every weight divided by ``T`` (a
+log pool's weights need not sum to 1), so a calibrated ensemble is saved as scaled weights.
+
 The best ensemble seen along the way is returned (its first state is the best single
 candidate), so the result never scores worse on OOF than the best single candidate. Ties go to
 the lowest candidate index.
@@ -115,3 +119,24 @@ def _best_addition(
     values = np.array([loss(y, t) for t in trial])
     pick = int(np.argmin(values))
     return pick, float(values[pick])
+
+
+TEMPERATURES = tuple(float(t) for t in 2.0 ** np.arange(-2.0, 2.0 + 1e-9, 0.125))
+"""Temperatures ``fit_temperature`` tries: 0.25 to 4 on a log grid (1 among them)."""
+
+
+def temper(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """Probabilities raised to ``1 / temperature`` and renormalised per row (sharper below 1)."""
+    return from_pool_space(to_pool_space(probs, "log") / temperature, "log")
+
+
+def fit_temperature(probs: np.ndarray, y: np.ndarray, loss: LossFn) -> tuple[float, float]:
+    """The temperature of ``TEMPERATURES`` with the lowest ``loss`` of the tempered ``probs``,
+    and that loss; 1 unless another is strictly lower (a loss blind to confidence, such as
+    AUC or accuracy, keeps 1)."""
+    best = (float(loss(y, probs)), 1.0)
+    for temperature in TEMPERATURES:
+        value = float(loss(y, temper(probs, temperature)))
+        if value < best[0]:
+            best = (value, temperature)
+    return best[1], best[0]

@@ -11,6 +11,9 @@
   fifth of the rows; the refit alone loses the bag's variance reduction). Refits (largest
   weight first) are skipped once the next would not end before the job's deadline; the reported
   ensemble metrics are those of the fold models' OOF predictions.
+- Calibration: a classification ensemble's log pool is tempered when a temperature lowers its
+  OOF loss (``ensemble.fit_temperature``; saved as member weights divided by the temperature;
+  a note says so). Logloss gains; AUC and accuracy are unchanged by construction.
 - Stacking: time permitting, a stacker over the selected members' OOF predictions is
   cross-fitted on the search's folds (``stacker.fit_stacker``; not with a single holdout or
   time-ordered folds) and replaces Caruana's weighted pool only when its OOF loss is strictly
@@ -30,7 +33,15 @@ from uuid import UUID, uuid5
 import numpy as np
 
 from tabstream.pipeline.finish.bundle import Bundle, FoldModel, Member, save_bundle
-from tabstream.pipeline.finish.ensemble import LossFn, Pooling, caruana, pool, pooling_for
+from tabstream.pipeline.finish.ensemble import (
+    LossFn,
+    Pooling,
+    caruana,
+    fit_temperature,
+    pool,
+    pooling_for,
+    temper,
+)
 from tabstream.pipeline.finish.stacker import STRENGTHS, Stacker, fit_stacker
 from tabstream.pipeline.search.row_events import finite
 from tabstream.pipeline.search.rows import (
@@ -192,6 +203,7 @@ def register_ensemble(
     sel = caruana([t.oof for t in trials], y, loss, CARUANA_INIT, CARUANA_ITERATIONS, pooling)
     order = sorted(sel.members, key=lambda i: (-sel.weights[i], i))
     oof = pool([trials[i].oof for i in order], [sel.weights[i] for i in order], pooling)
+    temperature, oof = _calibrated(job, oof, loss) if pooling == "log" else (1.0, oof)
     metrics, _ = fold_metrics(ctx, oof)
     stacked = _stacked(job, [trials[i].oof for i in order], loss, loss(y, oof), metrics)
     stacker, metrics = stacked if stacked is not None else (None, metrics)
@@ -200,7 +212,7 @@ def register_ensemble(
     for i in order:
         t, weight = trials[i], float(sel.weights[i])
         family = family_of[t.row]
-        member = _member(job, family, t, weight)
+        member = _member(job, family, t, weight / temperature)
         skipped += member.fold_weights is None
         members.append(member)
         info.append(EnsembleMember(row=t.row, family=family, trial=t.number, weight=weight))
@@ -208,6 +220,20 @@ def register_ensemble(
         job.notes.append(f"time budget: {skipped} ensemble members kept their fold models only")
     model_id = _register(job, "ensemble", "ensemble", members, metrics, pooling, stacker)
     return EnsembleInfo(members=info, metrics=finite(metrics)), model_id
+
+
+def _calibrated(job: Job, oof: np.ndarray, loss: LossFn) -> tuple[float, np.ndarray]:
+    """The temperature that lowers the pooled OOF loss (1: none does) and the tempered OOF
+    predictions; a note says what it changed."""
+    y = job.ctx.y[job.ctx.covered]
+    temperature, tempered_loss = fit_temperature(oof, y, loss)
+    if temperature == 1.0:
+        return 1.0, oof
+    job.notes.append(
+        f"ensemble calibrated: temperature {temperature:.3g} lowers its OOF "
+        f"{job.ctx.metrics[0].name} loss {loss(y, oof):.4g} -> {tempered_loss:.4g}"
+    )
+    return temperature, temper(oof, temperature)
 
 
 def _stacked(
