@@ -93,6 +93,8 @@ def test_a_multiclass_run_saves_and_reports_its_calibrated_ensemble(tmp_path: Pa
     result, events = run_collect(store, ref, req)
     (note,) = [n for n in result.notes if n.startswith("ensemble calibrated: temperature ")]
     temperature = min(TEMPERATURES, key=lambda t: abs(t - float(note.split()[3])))
+    before, after = float(note.split()[-3]), float(note.split()[-1])
+    assert after < before
     (reg,) = of_type(events, "ModelRegistered")
     manifest = json.loads(store.get_bytes(f"models/{reg.model_id}/manifest.json"))
     assert manifest["combiner"] == "pool"  # the stacker did not beat the tempered pool
@@ -100,6 +102,7 @@ def test_a_multiclass_run_saves_and_reports_its_calibrated_ensemble(tmp_path: Pa
     assert saved == pytest.approx(1.0 / temperature)
     assert result.ensemble is not None
     assert sum(m.weight for m in result.ensemble.members) == pytest.approx(1.0)
+    assert result.ensemble.metrics["logloss"] == pytest.approx(after, rel=1e-3)
     model = load_bundle(store, str(reg.model_id), reg.sha256)
     assert model.metrics == result.ensemble.metrics
     raw = model.predict_raw(store.read_parquet(ref.key).slice(0, 20))

@@ -229,9 +229,11 @@ def _calibrated(job: Job, oof: np.ndarray, loss: LossFn) -> tuple[float, np.ndar
     temperature, tempered_loss = fit_temperature(oof, y, loss)
     if temperature == 1.0:
         return 1.0, oof
+    metric = job.ctx.metrics[0]
+    sign = -1.0 if metric.greater_is_better else 1.0
     job.notes.append(
-        f"ensemble calibrated: temperature {temperature:.3g} lowers its OOF "
-        f"{job.ctx.metrics[0].name} loss {loss(y, oof):.4g} -> {tempered_loss:.4g}"
+        f"ensemble calibrated: temperature {temperature:.3g} takes its OOF {metric.name} "
+        f"from {sign * loss(y, oof):.4g} to {sign * tempered_loss:.4g}"
     )
     return temperature, temper(oof, temperature)
 
