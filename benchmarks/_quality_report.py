@@ -143,7 +143,9 @@ def markdown(runs: Sequence[Run], seed: int) -> str:
         f"split (seed {seed}, stratified for classification), test metric: AUC (higher is "
         "better), logloss / RMSE (lower). Largest loss: tabstream's worst deficit, in % of the "
         "rival's score.\n"
-        f"Machine: {os.cpu_count()} CPU cores shared with other work, so times are noisy.\n\n"
+        f"Machine: {os.cpu_count()} CPU cores shared with other work, so times are noisy. "
+        "A rerun of some systems (``--update``) keeps the others' results on the same seeded "
+        "split; each result's time is its ``run_at`` in the JSON.\n\n"
         + "\n".join(budget_section(b, records) for b, records in runs)
     )
 
