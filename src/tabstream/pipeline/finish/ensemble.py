@@ -55,7 +55,8 @@ def from_pool_space(pooled: np.ndarray, pooling: Pooling) -> np.ndarray:
 
 
 def pool(preds: Sequence[np.ndarray], weights: Sequence[float], pooling: Pooling) -> np.ndarray:
-    """The weighted mean of ``preds`` in ``pooling`` space, mapped back (weights sum to 1)."""
+    """The weighted mean of ``preds`` in ``pooling`` space, mapped back (weights sum to 1; a
+    log pool whose weights sum to ``1 / T`` is the pool tempered by ``T``, see ``temper``)."""
     total = sum(
         w * to_pool_space(np.asarray(p, dtype=np.float64), pooling)
         for w, p in zip(weights, preds, strict=True)
