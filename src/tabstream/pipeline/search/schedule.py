@@ -94,7 +94,7 @@ def _least_time_near_best(ready: Sequence[RowSearch]) -> RowSearch:
     """Among rows within ``NEAR_BEST`` of the best loss, the one with the fewest search
     seconds so far."""
     best = min(_best_loss(s) for s in ready)
-    near = [s for s in ready if _best_loss(s) <= best + NEAR_BEST * abs(best)] or list(ready)
+    near = [s for s in ready if _best_loss(s) <= best + NEAR_BEST * abs(best)]
     return min(near, key=lambda s: (sum(s.durations), _best_loss(s), s.row.index))
 
 
