@@ -324,5 +324,5 @@ def test_registry_and_default_model_types() -> None:
     assert default_model_types(50_000, 20, "cuda", True) == [*trees, "xrfm", "tabm"]
     assert default_model_types(500_000, 20, "cuda", True) == [*trees[:3], "tabm"]
     # on a CPU: cheapest first, no neural net or forest past 100k rows
-    assert default_model_types(500_000, 20, "cpu", True) == ["xgboost", "lightgbm", "catboost"]
+    assert default_model_types(500_000, 20, "cpu", True) == ["lightgbm", "xgboost", "catboost"]
     assert default_model_types(5_000, 20, "cpu", True)[-1] == "tabicl"

@@ -36,9 +36,11 @@ from tabstream.pipeline.families import (
     BUDGET_SHARE,
     Families,
     first_trial_seconds,
+    fit_limit,
     holdout_pays,
 )
 from tabstream.pipeline.families.choice import choose_model_types
+from tabstream.pipeline.families.costs import TIME_BOUNDED
 from tabstream.pipeline.finish.leaderboard import finish
 from tabstream.pipeline.finish.register import Job
 from tabstream.pipeline.options import DistillOptions, PipelineOptions
@@ -161,7 +163,7 @@ def run(
     if request.ensemble:
         job.ctx.keep_fold_models = KEEP_FOLD_MODELS
     rows = _rows(model_types, job.ctx.metrics, request.grid_size)
-    results = _search(job, rows, start, time_budget_s)
+    results = _search(job, rows, start, time_budget_s, families.fit_threads)
     if aug is not None:
         _add_fidelity(job, results, aug)
     board, front, ens, best_id = finish(job, results)
@@ -203,7 +205,7 @@ def _setup(
             request, n_rows, n_cols, device, families, time_budget_s, n_classes
         )
         n_splits, notes = _folds(
-            request, n_rows, n_classes, choice.model_types, device, time_budget_s
+            request, n_rows, n_classes, choice.model_types, device, time_budget_s, families
         )
         if prepared.split is not None:
             splits = prepared.split(n_splits, request.random_state)
@@ -234,16 +236,25 @@ def _setup(
     return Job(request, ctx, features, notes, prepared.recipe), choice.model_types, choice.chosen
 
 
-def _search(job: Job, rows: list[Row], start: float, budget: float | None) -> list[RowResult]:
-    """Run the rows in order; under a budget, interleaved by the scheduler (``schedule``)."""
+def _search(
+    job: Job, rows: list[Row], start: float, budget: float | None, threads: int
+) -> list[RowResult]:
+    """Run the rows in order; under a budget, interleaved by the scheduler (``schedule``;
+    ``threads``: of each fit, for the first trials' estimates)."""
     ctx = job.ctx
     if budget is None:
         return [run_row(ctx, row) for row in rows]
     ctx.search_deadline, job.deadline = start + budget * (1.0 - FINISH_RESERVE), start + budget
     n_rows, fits = len(ctx.y), len(ctx.splits)
+    if not ctx.device.startswith("cuda"):
+        ctx.fit_limit_s = fit_limit(budget, fits)
+        job.notes.extend(_bounded_note(rows, budget, ctx.fit_limit_s))
 
     def first_trial_s(family: str) -> float | None:
-        return first_trial_seconds(family, n_rows, fits, ctx.device, ctx.spec.n_classes)
+        n_classes = ctx.spec.n_classes
+        return first_trial_seconds(
+            family, n_rows, fits, ctx.device, n_classes, threads, ctx.fit_limit_s
+        )
 
     results, notes = schedule(ctx, rows, first_trial_s)
     ctx.search_deadline = None
@@ -256,6 +267,18 @@ def _search(job: Job, rows: list[Row], start: float, budget: float | None) -> li
     return results
 
 
+def _bounded_note(rows: list[Row], budget: float, limit: float) -> list[str]:
+    """The note naming the families whose fits stop at the per-fit time limit."""
+    bounded = sorted({r.family for r in rows} & TIME_BOUNDED)
+    if not bounded:
+        return []
+    return [
+        f"time budget {budget:g} s: each fit of {', '.join(bounded)} stops after at most "
+        f"{limit:.1f} s ({BUDGET_SHARE:.0%} of the budget over the trial's fits), keeping "
+        "what it learned so far"
+    ]
+
+
 def _folds(
     request: TrainerRunRequest,
     n_rows: int,
@@ -263,13 +286,14 @@ def _folds(
     model_types: list[str],
     device: str,
     budget: float | None,
+    families: Families,
 ) -> tuple[int | None, list[str]]:
     """The run's folds: the request's, or a holdout when a K-fold trial would cost too much
     of the time budget on a CPU (``holdout_pays``), said in a note."""
     k = request.n_splits
     if budget is None or k is None or device.startswith("cuda"):
         return k, []
-    if not holdout_pays(model_types, n_rows, k, budget, n_classes):
+    if not holdout_pays(model_types, n_rows, k, budget, n_classes, families.fit_threads):
         return k, []
     return None, [
         f"holdout split instead of {k} folds: a {k}-fold trial on {n_rows:,} rows is expected "

@@ -14,7 +14,9 @@ budget's scheduler starts them in this order):
   grown trees on that many rows is too slow on a CPU).
 
 Under a time budget on a CPU, a default family stays only when its first trial is expected to
-fit in ``BUDGET_SHARE`` of the budget (``costs.trial_seconds``); the cheapest always stays.
+fit in ``BUDGET_SHARE`` of the budget (``costs.trial_seconds``), or, for a family whose fits can
+stop early at a time limit (``costs.TIME_BOUNDED``: TabM, catboost), in ``BOUNDED_STRETCH``
+times that: its fits then stop at ``fit_limit``; the cheapest family always stays.
 A K-fold run whose cheapest family's trial would not fit there trains on a holdout split
 (``holdout_pays``).
 Without a time budget on a CPU, ``choice.choose_model_types`` leaves out default families whose
@@ -26,7 +28,9 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterator, Mapping
 
+from tabstream.pipeline.families._common import n_threads
 from tabstream.pipeline.families.costs import (
+    TIME_BOUNDED,
     cpu_search_seconds,
     first_trial_seconds,
     trial_seconds,
@@ -38,6 +42,10 @@ SMALL_ROWS = 10_000
 SMALL_COLS = 100
 LARGE_ROWS = 100_000
 BUDGET_SHARE = 0.25
+BOUNDED_STRETCH = 3.0
+"""A ``TIME_BOUNDED`` family joins a budgeted CPU run when its default trial is expected to take
+at most this many times ``BUDGET_SHARE`` of the budget: its fits then stop at their share
+(``fit_limit``), each still training at least a third of its usual time."""
 DEFAULT_FOLDS = 5
 
 _CLASSES = {
@@ -62,6 +70,11 @@ class Families(Mapping[str, Family]):
     def __init__(self, options: FamilyOptions | None = None) -> None:
         self.options = options or FamilyOptions()
         self._loaded: dict[str, Family] = {}
+
+    @property
+    def fit_threads(self) -> int:
+        """CPU threads of a fit whose params name none: the operator's, else all cores."""
+        return n_threads(None, self.options.threads)
 
     def __getitem__(self, name: str) -> Family:
         if name not in _CLASSES:
@@ -89,27 +102,43 @@ def default_model_types(
     time_budget_s: float | None = None,
     n_fits: int = DEFAULT_FOLDS,
     n_classes: int = 2,
+    threads: int = 1,
 ) -> list[str]:
     """Families to try when a run names none, from the data's shape, device and time budget
-    (``n_fits``: fits per trial, the folds or 1 for a holdout)."""
+    (``n_fits``: fits per trial, the folds or 1 for a holdout; ``threads``: of each fit)."""
     chosen = by_shape(n_rows, n_cols, device, tabicl_available)
     if device.startswith("cuda"):
         return chosen
-    chosen.sort(key=lambda f: trial_seconds(f, n_rows, n_fits, n_classes))
+    chosen.sort(key=lambda f: trial_seconds(f, n_rows, n_fits, n_classes, threads))
     if time_budget_s is None:
         return chosen
-    limit = BUDGET_SHARE * time_budget_s
-    fits = [f for f in chosen[1:] if trial_seconds(f, n_rows, n_fits, n_classes) <= limit]
-    return [chosen[0], *fits]
+    share = BUDGET_SHARE * time_budget_s
+
+    def admitted(family: str) -> bool:
+        limit = share * (BOUNDED_STRETCH if family in TIME_BOUNDED else 1.0)
+        return trial_seconds(family, n_rows, n_fits, n_classes, threads) <= limit
+
+    return [chosen[0], *filter(admitted, chosen[1:])]
+
+
+def fit_limit(time_budget_s: float, n_fits: int) -> float:
+    """Seconds one fit of a ``TIME_BOUNDED`` family may train under a CPU time budget: its
+    trial's ``BUDGET_SHARE`` of the budget over its ``n_fits`` fits."""
+    return BUDGET_SHARE * time_budget_s / n_fits
 
 
 def holdout_pays(
-    model_types: list[str], n_rows: int, n_folds: int, budget: float, n_classes: int = 2
+    model_types: list[str],
+    n_rows: int,
+    n_folds: int,
+    budget: float,
+    n_classes: int = 2,
+    threads: int = 1,
 ) -> bool:
     """Whether a K-fold trial of even the cheapest of ``model_types`` is expected to take more
     than ``BUDGET_SHARE`` of the time budget on a CPU (a holdout split then leaves time for
     the search)."""
-    cheapest = min(trial_seconds(f, n_rows, n_folds, n_classes) for f in model_types)
+    cheapest = min(trial_seconds(f, n_rows, n_folds, n_classes, threads) for f in model_types)
     return cheapest > BUDGET_SHARE * budget
 
 
@@ -129,6 +158,7 @@ __all__ = [
     "cpu_search_seconds",
     "default_model_types",
     "first_trial_seconds",
+    "fit_limit",
     "holdout_pays",
     "trial_seconds",
 ]

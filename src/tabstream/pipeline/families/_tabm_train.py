@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -12,7 +13,7 @@ import torch
 from tabm import TabM
 from torch import nn
 
-from tabstream.pipeline.search.budget import check_time
+from tabstream.pipeline.search.budget import check_time, fit_limit_s
 from tabstream.pipeline.types import FeatureMatrix
 
 PREDICT_BATCH = 4096
@@ -45,7 +46,8 @@ def _val_loss(pred: torch.Tensor, y: torch.Tensor, classification: bool) -> floa
 
 class Trainer:
     """One training run: mini-batch AdamW, early stopping on validation loss, and a stop at
-    ``params["time_limit_s"]`` seconds (checked after every batch; None: no limit)."""
+    ``params["time_limit_s"]`` seconds or the search's ``budget.fit_limit_s``, whichever is
+    sooner (checked after every batch; neither: no limit)."""
 
     def __init__(self, model: TabM, params: Mapping[str, Any], cls: bool, seed: int) -> None:
         self.model, self.params, self.cls = model, params, cls
@@ -53,8 +55,8 @@ class Trainer:
             model.parameters(), lr=params["lr"], weight_decay=params["weight_decay"]
         )
         self.gen = torch.Generator().manual_seed(seed)
-        limit = params.get("time_limit_s")
-        self.deadline = time.monotonic() + float(limit) if limit is not None else float("inf")
+        limits = [float(x) for x in (params.get("time_limit_s"), fit_limit_s()) if x is not None]
+        self.deadline = time.monotonic() + min(limits, default=math.inf)
 
     def epoch(self, x: torch.Tensor, y: torch.Tensor) -> bool:
         """One pass over shuffled mini-batches; False when the time limit cut it short."""

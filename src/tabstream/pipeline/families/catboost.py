@@ -8,7 +8,9 @@ the trial between folds only. Saved as the model's native CBM bytes plus a JSON 
 
 from __future__ import annotations
 
+import math
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +23,7 @@ import pandas as pd
 
 from tabstream.pipeline.families import _common
 from tabstream.pipeline.options import FamilyOptions
-from tabstream.pipeline.search.budget import check_time, has_time_check
+from tabstream.pipeline.search.budget import check_time, fit_limit_s, has_time_check
 from tabstream.pipeline.types import (
     Device,
     FeatureMatrix,
@@ -109,15 +111,20 @@ def catboost_params(
     return out
 
 
-@dataclass
 class _TimeCheck:
-    """Calls the search's time check after every iteration. catboost wraps an exception raised
-    in a callback into a CatBoostError, so the check's exception is kept in ``error`` and
-    training stopped, for ``fit`` to raise it again."""
+    """Calls the search's time check after every iteration, and stops training (keeping the
+    trees so far) once the search's ``budget.fit_limit_s`` has passed. catboost wraps an
+    exception raised in a callback into a CatBoostError, so the check's exception is kept in
+    ``error`` and training stopped, for ``fit`` to raise it again."""
 
-    error: Exception | None = None
+    def __init__(self) -> None:
+        self.error: Exception | None = None
+        limit = fit_limit_s()
+        self.stop_at = math.inf if limit is None else time.monotonic() + limit
 
     def after_iteration(self, info: Any) -> bool:
+        if time.monotonic() > self.stop_at:
+            return False
         try:
             check_time()
         except Exception as exc:  # OutOfTime: must leave fit as itself
@@ -267,7 +274,8 @@ class CatBoostFamily:
         eval_set = None if X_val is None or y_val is None else _pool(X_val, y_val, threads)
         early = eval_set is not None
         model = catboost.CatBoost(catboost_params(params, spec, device, seed, threads, early))
-        check = _TimeCheck() if has_time_check() and not device.startswith("cuda") else None
+        timed = has_time_check() or fit_limit_s() is not None
+        check = _TimeCheck() if timed and not device.startswith("cuda") else None
         model.fit(_pool(X, y, threads), eval_set=eval_set, callbacks=[check] if check else None)
         if check is not None and check.error is not None:
             raise check.error

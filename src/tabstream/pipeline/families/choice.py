@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tabstream.pipeline.families import (
+    BOUNDED_STRETCH,
     BUDGET_SHARE,
     Families,
     by_shape,
@@ -24,6 +25,7 @@ from tabstream.pipeline.families import (
     default_model_types,
     trial_seconds,
 )
+from tabstream.pipeline.families.costs import TIME_BOUNDED
 from tabstream.schemas.checks import DEFAULT_SWEEP_FAMILIES, is_pareto_sweep, weight_vector_count
 from tabstream.schemas.run import TrainerRunRequest
 
@@ -54,7 +56,10 @@ def choose_model_types(
         return ModelChoice(asked, False, notes)
     tabicl = families["tabicl"].available() is None
     fits = request.n_splits or 1
-    default = default_model_types(n_rows, n_cols, device, tabicl, time_budget_s, fits, n_classes)
+    threads = families.fit_threads
+    default = default_model_types(
+        n_rows, n_cols, device, tabicl, time_budget_s, fits, n_classes, threads
+    )
     kept = [f for f in default if f not in slow]
     if is_pareto_sweep(len(request.metrics or []), request.grid_size):
         kept = kept[:DEFAULT_SWEEP_FAMILIES]
@@ -62,7 +67,7 @@ def choose_model_types(
     if time_budget_s is not None:
         shape = by_shape(n_rows, n_cols, device, tabicl)
         over = [f for f in shape if f not in default]
-        notes += _budget_note(over, n_rows, fits, time_budget_s, n_classes)
+        notes += _budget_note(over, n_rows, fits, time_budget_s, n_classes, threads)
     too_slow = {f: slow[f] for f in default if f in slow}
     if too_slow:
         notes.append(_left_out_note(too_slow, n_rows, request, families))
@@ -70,17 +75,28 @@ def choose_model_types(
 
 
 def _budget_note(
-    left_out: list[str], n_rows: int, fits: int, budget: float, n_classes: int
+    left_out: list[str], n_rows: int, fits: int, budget: float, n_classes: int, threads: int
 ) -> list[str]:
     if not left_out:
         return []
-    cost = {f: trial_seconds(f, n_rows, fits, n_classes) for f in left_out}
-    shown = ", ".join(f"{f} (~{secs:,.0f} s)" for f, secs in sorted(cost.items(), key=_second))
+    cost = {f: trial_seconds(f, n_rows, fits, n_classes, threads) for f in left_out}
+    shown = ", ".join(f"{f} (~{_s(secs)})" for f, secs in sorted(cost.items(), key=_second))
+    bounded = [f for f in left_out if f in TIME_BOUNDED]
+    stretch = (
+        f" ({BOUNDED_STRETCH:g}x that for {', '.join(bounded)}, whose fits stop at a time limit)"
+        if bounded
+        else ""
+    )
     return [
         f"left out of the default model types under time_budget_s {budget:g} s: {shown} per "
         f"default trial of {fits} fits on {n_rows:,} rows, over {BUDGET_SHARE:.0%} of the "
-        "budget; name them in model_types to train them anyway"
+        f"budget{stretch}; name them in model_types to train them anyway"
     ]
+
+
+def _s(seconds: float) -> str:
+    """Seconds for a note: one decimal under 10 s, whole seconds above."""
+    return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:,.0f} s"
 
 
 def _second(item: tuple[str, float]) -> float:
@@ -100,7 +116,10 @@ def _slow_on_cpu(
     if time_budget_s is not None or device.startswith("cuda") or limit <= 0:
         return {}
     trials, fits = _trials_per_family(request), request.n_splits or 1
-    estimates = {f: cpu_search_seconds(f, n_rows, trials, fits, n_classes) for f in families}
+    threads = families.fit_threads
+    estimates = {
+        f: cpu_search_seconds(f, n_rows, trials, fits, n_classes, threads) for f in families
+    }
     return {f: secs for f, secs in estimates.items() if secs > limit}
 
 
@@ -112,7 +131,7 @@ def _trials_per_family(request: TrainerRunRequest) -> int:
 def _left_out_note(
     left_out: dict[str, float], n_rows: int, request: TrainerRunRequest, families: Families
 ) -> str:
-    shown = ", ".join(f"{f} (~{secs:,.0f} s)" for f, secs in left_out.items())
+    shown = ", ".join(f"{f} (~{_s(secs)})" for f, secs in left_out.items())
     return (
         f"left out of the default model types on CPU: {shown}, estimated for {n_rows:,} rows x "
         f"{_trials_per_family(request)} trials, over the limit of "
@@ -123,6 +142,6 @@ def _left_out_note(
 
 def _slow_note(family: str, secs: float, n_rows: int, request: TrainerRunRequest) -> str:
     return (
-        f"{family} on CPU without time_budget_s: estimated ~{secs:,.0f} s for {n_rows:,} rows "
+        f"{family} on CPU without time_budget_s: estimated ~{_s(secs)} for {n_rows:,} rows "
         f"x {_trials_per_family(request)} trials; set time_budget_s to bound the run"
     )

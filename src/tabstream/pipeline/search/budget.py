@@ -4,6 +4,10 @@ A trial under a time budget stops between folds (``study``); a single long fit (
 split, slow params) would still run past the budget. So while a fold trains, the search
 installs its check here and families that train in loops call ``check_time()`` every
 iteration/epoch: it raises ``OutOfTime`` when the trial must stop, and is a no-op otherwise.
+
+Under a time budget on a CPU the search also sets a limit on one fit (``fit_limit_s``): the
+families whose training loop can stop early and keep what it learned (``costs.TIME_BOUNDED``: TabM's
+epochs, catboost's iterations) stop there, so that their trial fits its share of the budget.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 _CHECK: ContextVar[Callable[[], None] | None] = ContextVar("tabstream_time_check", default=None)
+_FIT_LIMIT: ContextVar[float | None] = ContextVar("tabstream_fit_limit", default=None)
 
 
 class OutOfTime(Exception):
@@ -20,13 +25,20 @@ class OutOfTime(Exception):
 
 
 @contextmanager
-def time_check(check: Callable[[], None] | None) -> Iterator[None]:
-    """Install ``check`` (raises OutOfTime when due) for the fits inside the block."""
-    token = _CHECK.set(check)
+def time_check(check: Callable[[], None] | None, fit_limit: float | None = None) -> Iterator[None]:
+    """Install ``check`` (raises OutOfTime when due) and the seconds one fit may train
+    (``fit_limit``; None: no limit) for the fits inside the block."""
+    token, limit_token = _CHECK.set(check), _FIT_LIMIT.set(fit_limit)
     try:
         yield
     finally:
         _CHECK.reset(token)
+        _FIT_LIMIT.reset(limit_token)
+
+
+def fit_limit_s() -> float | None:
+    """The wall seconds a fit started now may train before it stops early (None: no limit)."""
+    return _FIT_LIMIT.get()
 
 
 def check_time() -> None:

@@ -11,6 +11,7 @@ import numpy as np
 import optuna
 import pyarrow as pa
 
+from tabstream.pipeline.search.budget import time_check
 from tabstream.pipeline.search.scoring import Metric, score, to_loss
 from tabstream.pipeline.tasks.preprocess import Preprocessor
 from tabstream.pipeline.types import (
@@ -64,6 +65,9 @@ class SearchContext:
     # folds once the row has a complete trial, else at ``search_deadline`` (end of the search).
     row_deadline: float | None = None
     search_deadline: float | None = None
+    # Under a time budget on a CPU: the seconds one fit of a ``costs.TIME_BOUNDED`` family may train
+    # (``budget.fit_limit_s``), so that its trial fits ``BUDGET_SHARE`` of the budget.
+    fit_limit_s: float | None = None
     # Stop a trial's remaining folds when its first folds cannot beat the row's best
     # (``study._prune_check``; on under a time budget).
     prune_folds: bool = False
@@ -124,13 +128,15 @@ class RowResult:
 def fit_folds(
     ctx: SearchContext, family: Family, params: Mapping[str, Any]
 ) -> list[tuple[Preprocessor, FittedModel]]:
-    """Refit a configuration on every fold exactly as in the search (same folds and seeds)."""
+    """Refit a configuration on every fold as in the search (same folds, seeds and per-fit
+    time limit)."""
     out = []
     for f, (tr, va) in enumerate(ctx.splits):
         pre, train, val = ctx.fold_data(family.preprocessing, f)
-        model = family.fit(
-            train, ctx.y[tr], val, ctx.y[va], params, ctx.spec, ctx.device, ctx.random_state + f
-        )
+        with time_check(None, ctx.fit_limit_s):
+            model = family.fit(
+                train, ctx.y[tr], val, ctx.y[va], params, ctx.spec, ctx.device, ctx.random_state + f
+            )
         out.append((pre, model))
     return out
 

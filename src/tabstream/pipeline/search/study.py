@@ -338,7 +338,7 @@ def _cross_validate(
         _check_time(ctx, result)
         pre, train, val = ctx.fold_data(family.preprocessing, f)
         start = time.perf_counter()
-        with time_check(_fit_check(ctx, result)):
+        with time_check(_fit_check(ctx, result), ctx.fit_limit_s):
             model = family.fit(
                 train, ctx.y[tr], val, ctx.y[va], params, ctx.spec, ctx.device, ctx.random_state + f
             )

@@ -1,0 +1,71 @@
+"""Under a time budget on a CPU the search limits one fit (``budget.fit_limit_s``): TabM and
+catboost stop training there and keep what they learned; the run names them in a note."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.datasets import make_classification
+
+from tabstream.pipeline.families import Families
+from tabstream.pipeline.search.budget import fit_limit_s, time_check
+from tabstream.pipeline.types import FeatureMatrix, ProblemSpec
+from tests.unit.pipeline_support import of_type, request, run_collect, store_with
+
+torch.set_num_threads(1)
+SPEC = ProblemSpec("binclass", "y", ("no", "yes"))
+TABM = {"k": 4, "n_blocks": 1, "d_block": 64, "batch_size": 32, "max_epochs": 40,
+        "patience": 40, "lr": 3e-3, "use_embeddings": False, "n_threads": 1}  # fmt: skip
+CATBOOST = {"iterations": 200, "learning_rate": 0.05, "od_wait": 200, "n_threads": 1}
+
+
+def _data() -> tuple[FeatureMatrix, np.ndarray, FeatureMatrix, np.ndarray]:
+    X, y = make_classification(400, 6, n_informative=4, n_redundant=0, random_state=0)
+    m = FeatureMatrix(X.astype(np.float32), tuple(f"f{i}" for i in range(6)), (False,) * 6)
+    cut = 300
+    head = FeatureMatrix(m.values[:cut], m.names, m.categorical)
+    tail = FeatureMatrix(m.values[cut:], m.names, m.categorical)
+    return head, y[:cut].astype(np.int64), tail, y[cut:].astype(np.int64)
+
+
+def _fit(name: str, params: dict[str, Any], limit: float | None) -> Any:
+    X, y, Xv, yv = _data()
+    with time_check(None, limit):
+        return Families()[name].fit(X, y, Xv, yv, params, SPEC, "cpu", 0)
+
+
+def test_the_fit_limit_is_set_only_inside_its_block() -> None:
+    assert fit_limit_s() is None
+    with time_check(None, 2.5):
+        assert fit_limit_s() == 2.5
+    assert fit_limit_s() is None
+
+
+def test_tabm_stops_at_the_fit_limit_and_keeps_its_weights() -> None:
+    bounded = _fit("tabm", TABM, 1e-6)
+    free = _fit("tabm", TABM, None)
+    assert bounded.config["epochs"] == 1  # stopped after its first batch
+    assert free.config["epochs"] > 5
+    proba = bounded.predict_raw(_data()[2])
+    assert proba.shape == (100, 2) and np.isfinite(proba).all()
+
+
+def test_catboost_stops_at_the_fit_limit_and_keeps_its_trees() -> None:
+    bounded = _fit("catboost", CATBOOST, 1e-6)
+    free = _fit("catboost", CATBOOST, None)
+    assert bounded.model.tree_count_ == 1
+    assert free.model.tree_count_ > 50
+    assert np.isfinite(bounded.predict_raw(_data()[2])).all()
+
+
+def test_a_budgeted_cpu_run_names_the_families_whose_fits_it_limits(tmp_path: Path) -> None:
+    store, ref = store_with(tmp_path, "credit_g", 300)
+    req = request("credit_g", n_trials=1, n_splits=3, model_types=["xgboost", "catboost"])
+    result, events = run_collect(store, ref, req, time_budget_s=30.0)
+    (note,) = [n for n in result.notes if "each fit of" in n]
+    assert "each fit of catboost stops after at most 2.5 s" in note  # 25 % of 30 s over 3 fits
+    assert "xgboost" not in note
+    assert len(of_type(events, "TrialCompleted")) == 2
