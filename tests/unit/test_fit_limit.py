@@ -1,16 +1,21 @@
 """Under a time budget on a CPU the search limits one fit (``budget.fit_limit_s``): TabM and
-catboost stop training there and keep what they learned; the run names them in a note."""
+catboost stop training there and keep what they learned, in the search and in the finish's
+refits; the run names them in a note."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import torch
 from sklearn.datasets import make_classification
 
 from tabstream.pipeline.families import Families
+from tabstream.pipeline.finish import register
 from tabstream.pipeline.search.budget import fit_limit_s, time_check
 from tabstream.pipeline.types import FeatureMatrix, ProblemSpec
 from tests.unit.pipeline_support import of_type, request, run_collect, store_with
@@ -69,3 +74,18 @@ def test_a_budgeted_cpu_run_names_the_families_whose_fits_it_limits(tmp_path: Pa
     assert "each fit of catboost stops after at most 2.5 s" in note  # 25 % of 30 s over 3 fits
     assert "xgboost" not in note
     assert len(of_type(events, "TrialCompleted")) == 2
+
+
+def _refit_job(limit: float | None) -> Any:
+    X, y, _, _ = _data()
+    features = pa.table({name: X.values[:, i] for i, name in enumerate(X.names)})
+    ctx = SimpleNamespace(families=Families(), features=features, y=y, spec=SPEC, device="cpu",
+                          random_state=0, fit_limit_s=limit)  # fmt: skip
+    return SimpleNamespace(ctx=ctx)
+
+
+def test_a_refit_on_all_rows_stops_at_the_searchs_fit_limit() -> None:
+    bounded = register._refit_all(_refit_job(1e-6), "tabm", TABM)
+    free = register._refit_all(_refit_job(None), "tabm", TABM)
+    assert json.loads(bounded.files["config.json"])["epochs"] == 1
+    assert json.loads(free.files["config.json"])["epochs"] > 5

@@ -43,6 +43,7 @@ from tabstream.pipeline.finish.ensemble import (
     temper,
 )
 from tabstream.pipeline.finish.stacker import STRENGTHS, Stacker, fit_stacker
+from tabstream.pipeline.search.budget import time_check
 from tabstream.pipeline.search.row_events import finite
 from tabstream.pipeline.search.rows import (
     RowResult,
@@ -94,7 +95,8 @@ def _refit_full(
         return _refit_all(job, family_name, params)
     pre = Preprocessor(family.preprocessing).fit(ctx.features)
     X = pre.transform(ctx.features)
-    model = family.fit(X, ctx.y, None, None, full, ctx.spec, ctx.device, ctx.random_state)
+    with time_check(None, ctx.fit_limit_s):
+        model = family.fit(X, ctx.y, None, None, full, ctx.spec, ctx.device, ctx.random_state)
     return FoldModel(pre.state(), model.to_files())
 
 
@@ -106,9 +108,10 @@ def _refit_all(job: Job, family_name: str, params: Mapping[str, Any]) -> FoldMod
     n_hold = max(1, round(len(perm) * REFIT_HOLDOUT))
     tr, ho = np.sort(perm[n_hold:]), np.sort(perm[:n_hold])
     train, hold = _rows_of(X, tr), _rows_of(X, ho)
-    model = family.fit(
-        train, ctx.y[tr], hold, ctx.y[ho], params, ctx.spec, ctx.device, ctx.random_state
-    )
+    with time_check(None, ctx.fit_limit_s):  # a refit stops where the search's fits did
+        model = family.fit(
+            train, ctx.y[tr], hold, ctx.y[ho], params, ctx.spec, ctx.device, ctx.random_state
+        )
     return FoldModel(pre.state(), model.to_files())
 
 
