@@ -41,6 +41,7 @@ from tabstream.pipeline.families import (
 )
 from tabstream.pipeline.families.choice import choose_model_types
 from tabstream.pipeline.families.costs import TIME_BOUNDED
+from tabstream.pipeline.families.limits import hastened_note, slowdowns
 from tabstream.pipeline.finish.leaderboard import finish
 from tabstream.pipeline.finish.register import Job
 from tabstream.pipeline.options import DistillOptions, PipelineOptions
@@ -248,7 +249,12 @@ def _search(
     n_rows, fits = len(ctx.y), len(ctx.splits)
     if not ctx.device.startswith("cuda"):
         ctx.fit_limit_s = fit_limit(budget, fits)
+        n_classes, names = ctx.spec.n_classes, [r.family for r in rows]
+        ctx.slowdowns = slowdowns(
+            ctx.families, names, n_rows, fits, n_classes, threads, ctx.fit_limit_s
+        )
         job.notes.extend(_bounded_note(rows, budget, ctx.fit_limit_s))
+        job.notes.extend(hastened_note(budget, ctx.slowdowns))
 
     def first_trial_s(family: str) -> float | None:
         n_classes = ctx.spec.n_classes

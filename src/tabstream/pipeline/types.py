@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import optuna
@@ -154,6 +154,20 @@ class Family(Protocol):
         """Params to refit on all rows with no validation set, learnt from a trial's fold
         models (e.g. the boosting rounds early stopping chose); None: refit with an internal
         holdout for early stopping instead."""
+        ...
+
+
+@runtime_checkable
+class Hastens(Protocol):
+    """A family that can trade a little accuracy for speed when its fit would outlast the
+    search's per-fit time limit (``search.budget.fit_limit_s``), so that the fit ends near
+    convergence instead of being cut short, undertrained."""
+
+    def hastened(
+        self, params: Mapping[str, Any], slowdown: float, spec: ProblemSpec
+    ) -> dict[str, Any]:
+        """``params`` for a fit whose default configuration is expected to take ``slowdown``
+        times the per-fit limit (e.g. a larger learning rate); unchanged when it fits."""
         ...
 
 

@@ -45,7 +45,8 @@ BUDGET_SHARE = 0.25
 BOUNDED_STRETCH = 3.0
 """A ``TIME_BOUNDED`` family joins a budgeted CPU run when its default trial is expected to take
 at most this many times ``BUDGET_SHARE`` of the budget: its fits then stop at their share
-(``fit_limit``), each still training at least a third of its usual time."""
+(``fit_limit``), each still training at least a third of its usual time (or, for a family that
+``Hastens``, training its fixed configurations faster: ``limits``)."""
 DEFAULT_FOLDS = 5
 
 _CLASSES = {

@@ -39,6 +39,10 @@ LOSSES = {"binclass": "Logloss", "multiclass": "MultiClass", "regression": "RMSE
 MAX_ITERATIONS = 10_000
 MANY_CLASSES = 10
 """Above this, MultiClass iterations (~K x a binary one) are capped (``max_iterations``)."""
+MAX_HASTE = 4.0
+"""A hastened fit's learning rate is at most this many times its own (``hastened``)."""
+MAX_HASTENED_RATE = 0.3
+"""... and at most the top of the search space's learning rates."""
 TREE_KEYS = (
     "learning_rate",
     "depth",
@@ -256,6 +260,24 @@ class CatBoostFamily:
                 "one_hot_max_size": 2,
             },
         ]
+
+    def hastened(
+        self, params: Mapping[str, Any], slowdown: float, spec: ProblemSpec
+    ) -> dict[str, Any]:
+        """``params`` with a learning rate raised by the factor its fit is expected to outlast
+        the per-fit limit (``slowdown`` at the default rate, scaled by default rate / its
+        rate: boosting needs about 1 / lr rounds to converge), at most ``MAX_HASTE`` times and
+        ``MAX_HASTENED_RATE``, and the early-stopping wait for the new rate. Measured: on
+        bikeshare (5 folds of 6,916 rows) lr 0.15 trains 4.8 x faster than 0.05 for a 3 %
+        worse CV RMSE; on segment under a 3 s per-fit limit, lr 0.05 cut short scored CV
+        logloss 0.086 and lr 0.15 0.071."""
+        lr = float(params["learning_rate"])
+        default_lr = float(self.default_params(spec)["learning_rate"])
+        factor = min(MAX_HASTE, slowdown * default_lr / lr)
+        if factor <= 1.0 or lr >= MAX_HASTENED_RATE:
+            return dict(params)
+        fast = min(MAX_HASTENED_RATE, lr * factor)
+        return {**params, "learning_rate": fast, "od_wait": patience(fast)}
 
     def fit(
         self,

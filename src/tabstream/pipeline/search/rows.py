@@ -68,6 +68,9 @@ class SearchContext:
     # Under a time budget on a CPU: the seconds one fit of a ``costs.TIME_BOUNDED`` family may train
     # (``budget.fit_limit_s``), so that its trial fits ``BUDGET_SHARE`` of the budget.
     fit_limit_s: float | None = None
+    # ... and, per family that ``Hastens``, its default fit's expected seconds over that limit:
+    # its fixed configurations (defaults, portfolio) train hastened when above 1.
+    slowdowns: dict[str, float] = field(default_factory=dict)
     # Stop a trial's remaining folds when its first folds cannot beat the row's best
     # (``study._prune_check``; on under a time budget).
     prune_folds: bool = False

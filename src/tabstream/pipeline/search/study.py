@@ -55,7 +55,7 @@ from tabstream.pipeline.search.rows import (
 )
 from tabstream.pipeline.search.scoring import score, to_loss
 from tabstream.pipeline.tasks.preprocess import Preprocessor
-from tabstream.pipeline.types import Family, FittedModel, ProblemSpec
+from tabstream.pipeline.types import Family, FittedModel, Hastens, ProblemSpec
 
 DEFAULTS_ATTR = "tabstream_defaults"
 PORTFOLIO_ATTR = "tabstream_portfolio"
@@ -264,6 +264,19 @@ def _params(trial: optuna.Trial, family: Family, spec: ProblemSpec) -> dict[str,
     return params
 
 
+def _hastened(
+    ctx: SearchContext, family: Family, trial: optuna.Trial, params: dict[str, Any]
+) -> dict[str, Any]:
+    """A fixed configuration (defaults, portfolio) of a family that ``Hastens``, hastened
+    when its fits are expected to outlast the per-fit limit (``ctx.slowdowns``); sampled
+    configurations train as sampled (the sampler learns what the limit costs them)."""
+    slowdown = ctx.slowdowns.get(family.name, 1.0)
+    fixed = trial.user_attrs.get(DEFAULTS_ATTR) or PORTFOLIO_ATTR in trial.user_attrs
+    if slowdown <= 1.0 or not fixed or not isinstance(family, Hastens):
+        return params
+    return family.hastened(params, slowdown, ctx.spec)
+
+
 def _run_trial(
     ctx: SearchContext, study: optuna.Study, family: Family, result: RowResult
 ) -> int | None:
@@ -274,7 +287,7 @@ def _run_trial(
     params: dict[str, Any] = {}
     models: FoldModels = []
     try:
-        params = _params(trial, family, ctx.spec)
+        params = _hastened(ctx, family, trial, _params(trial, family, ctx.spec))
         oof = _cross_validate(ctx, family, params, clock, result, models)
     except Cancelled:
         raise

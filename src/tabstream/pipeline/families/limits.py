@@ -1,0 +1,47 @@
+"""How much a time-bounded family's fits must hasten under a CPU time budget.
+
+Under a time budget on a CPU each fit of a ``costs.TIME_BOUNDED`` family stops at the search's
+per-fit limit (``fit_limit``). A boosting fit cut at a fraction of the rounds it needs ends
+undertrained; a family that ``Hastens`` trains its fixed configurations (defaults, portfolio)
+faster instead, by the factor its default fit is expected to outlast the limit (``slowdowns``;
+planned from the measured costs, so the same request, data and budget give the same params).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from tabstream.pipeline.families.costs import TIME_BOUNDED, trial_seconds
+from tabstream.pipeline.types import Family, Hastens
+
+
+def slowdowns(
+    families: Mapping[str, Family],
+    names: Iterable[str],
+    n_rows: int,
+    n_fits: int,
+    n_classes: int,
+    threads: int,
+    limit_s: float,
+) -> dict[str, float]:
+    """For each of ``names`` that is time-bounded and ``Hastens``: the expected seconds of its
+    default fit (``n_fits`` fits per trial on ``n_rows`` rows) over the per-fit ``limit_s``."""
+    out = {}
+    for name in sorted(set(names) & TIME_BOUNDED):
+        if isinstance(families[name], Hastens):
+            fit_s = trial_seconds(name, n_rows, n_fits, n_classes, threads) / n_fits
+            out[name] = fit_s / limit_s
+    return out
+
+
+def hastened_note(budget: float, slowdowns: Mapping[str, float]) -> list[str]:
+    """The note naming the families whose fixed configurations train hastened."""
+    over = {name: s for name, s in sorted(slowdowns.items()) if s > 1.0}
+    if not over:
+        return []
+    said = ", ".join(f"{name} ({s:.1f} x)" for name, s in over.items())
+    return [
+        f"time budget {budget:g} s: a default fit of {said} is expected to outlast the per-fit "
+        "limit, so its default and portfolio configurations train hastened (a larger learning "
+        "rate) to end near convergence instead of cut short"
+    ]

@@ -1,0 +1,87 @@
+"""Under a CPU time budget, catboost's fixed configurations train hastened (a larger learning
+rate) when its default fit is expected to outlast the per-fit limit, instead of being cut
+short; sampled configurations and unbudgeted runs train as given."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tabstream.pipeline.families import Families, limits
+from tabstream.pipeline.families.catboost import (
+    MAX_HASTE,
+    MAX_HASTENED_RATE,
+    CatBoostFamily,
+    patience,
+)
+from tabstream.pipeline.families.costs import trial_seconds
+from tabstream.pipeline.types import Hastens, ProblemSpec
+from tests.unit.pipeline_support import of_type, request, run_collect, store_with
+
+SPEC = ProblemSpec("binclass", "y", ("no", "yes"))
+CATBOOST = CatBoostFamily()
+
+
+def test_a_default_fit_twice_too_slow_trains_at_twice_the_learning_rate() -> None:
+    params = CATBOOST.hastened(CATBOOST.default_params(SPEC), 2.0, SPEC)
+    assert params["learning_rate"] == pytest.approx(0.1)
+    assert params["od_wait"] == patience(0.1)
+    assert params["depth"] == 6
+
+
+def test_a_fit_that_ends_in_time_is_unchanged() -> None:
+    defaults = CATBOOST.default_params(SPEC)
+    assert CATBOOST.hastened(defaults, 0.8, SPEC) == defaults
+
+
+def test_haste_is_capped_in_factor_and_in_rate() -> None:
+    defaults = CATBOOST.default_params(SPEC)
+    assert CATBOOST.hastened(defaults, 50.0, SPEC)["learning_rate"] == pytest.approx(
+        0.05 * MAX_HASTE
+    )
+    quick = defaults | {"learning_rate": 0.1}
+    assert CATBOOST.hastened(quick, 50.0, SPEC)["learning_rate"] == MAX_HASTENED_RATE
+
+
+def test_a_config_with_a_larger_rate_needs_less_haste() -> None:
+    # 2 x too slow at the default 0.05 means 1.25 x at 0.08 (rounds ~ 1 / lr)
+    config = CATBOOST.default_params(SPEC) | {"learning_rate": 0.08}
+    assert CATBOOST.hastened(config, 2.0, SPEC)["learning_rate"] == pytest.approx(0.1)
+
+
+def test_only_time_bounded_families_that_hasten_get_a_slowdown() -> None:
+    families = Families()
+    assert isinstance(families["catboost"], Hastens)
+    assert not isinstance(families["tabm"], Hastens)
+    got = limits.slowdowns(families, ["xgboost", "tabm", "catboost"], 4000, 5, 2, 1, 0.5)
+    assert list(got) == ["catboost"]
+    assert got["catboost"] == pytest.approx(trial_seconds("catboost", 4000, 5) / 5 / 0.5)
+
+
+def _default_trial_rate(tmp_path: Path, budget: float | None) -> tuple[float, list[str]]:
+    store, ref = store_with(tmp_path, "credit_g", 300)
+    req = request("credit_g", n_trials=1, n_splits=3, model_types=["catboost"])
+    result, events = run_collect(store, ref, req, time_budget_s=budget)
+    (trial,) = of_type(events, "TrialCompleted")
+    return float(trial.params["learning_rate"]), result.notes
+
+
+def test_a_budgeted_run_hastens_catboosts_defaults_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a default fit planned at 3 x the per-fit limit (2.5 s: 25 % of 30 s over 3 fits)
+    monkeypatch.setattr(limits, "trial_seconds", lambda *a: 3 * 3 * 2.5)
+    rate, notes = _default_trial_rate(tmp_path, 30.0)
+    assert rate == pytest.approx(0.15)
+    (note,) = [n for n in notes if "hastened" in n]
+    assert "catboost (3.0 x)" in note
+
+
+def test_an_unbudgeted_run_trains_catboosts_defaults_as_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(limits, "trial_seconds", lambda *a: 3 * 3 * 2.5)
+    rate, notes = _default_trial_rate(tmp_path, None)
+    assert rate == pytest.approx(0.05)
+    assert not [n for n in notes if "hastened" in n]
