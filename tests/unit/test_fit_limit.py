@@ -11,10 +11,12 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pytest
 import torch
 from sklearn.datasets import make_classification
 
-from tabstream.pipeline.families import Families
+from tabstream.pipeline import train
+from tabstream.pipeline.families import Families, limits
 from tabstream.pipeline.finish import register
 from tabstream.pipeline.search.budget import fit_limit_s, time_check
 from tabstream.pipeline.types import FeatureMatrix, ProblemSpec
@@ -66,7 +68,10 @@ def test_catboost_stops_at_the_fit_limit_and_keeps_its_trees() -> None:
     assert np.isfinite(bounded.predict_raw(_data()[2])).all()
 
 
-def test_a_budgeted_cpu_run_names_the_families_whose_fits_it_limits(tmp_path: Path) -> None:
+def test_a_budgeted_cpu_run_names_the_families_whose_fits_it_limits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(limits, "trial_seconds", lambda *a: 100.0)  # the plan overruns 30 s
     store, ref = store_with(tmp_path, "credit_g", 300)
     req = request("credit_g", n_trials=1, n_splits=3, model_types=["xgboost", "catboost"])
     result, events = run_collect(store, ref, req, time_budget_s=30.0)
@@ -74,6 +79,23 @@ def test_a_budgeted_cpu_run_names_the_families_whose_fits_it_limits(tmp_path: Pa
     assert "each fit of catboost stops after at most 2.5 s" in note  # 25 % of 30 s over 3 fits
     assert "xgboost" not in note
     assert len(of_type(events, "TrialCompleted")) == 2
+
+
+def test_a_budget_the_planned_search_fits_in_limits_no_fit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # were a limit set, it would stop every catboost fit after its first tree
+    monkeypatch.setattr(train, "fit_limit", lambda budget, fits: 1e-6)
+    store, ref = store_with(tmp_path, "credit_g", 300)
+    req = request("credit_g", n_trials=2, n_splits=3, model_types=["xgboost", "catboost"])
+    plain, _ = run_collect(store, ref, req)
+    budgeted, _ = run_collect(store, ref, req, time_budget_s=600.0)
+    assert _board(plain) == _board(budgeted)
+    assert not [n for n in budgeted.notes if "each fit of" in n]
+
+
+def _board(result: Any) -> list[tuple[Any, Any]]:
+    return [(e.params, e.metrics) for e in result.leaderboard]
 
 
 def _refit_job(limit: float | None) -> Any:

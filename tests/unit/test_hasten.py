@@ -61,21 +61,33 @@ def test_only_time_bounded_families_that_hasten_get_a_slowdown() -> None:
 
 def _default_trial_rate(tmp_path: Path, budget: float | None) -> tuple[float, list[str]]:
     store, ref = store_with(tmp_path, "credit_g", 300)
-    req = request("credit_g", n_trials=1, n_splits=3, model_types=["catboost"])
+    req = request("credit_g", n_trials=2, n_splits=3, model_types=["catboost"])
     result, events = run_collect(store, ref, req, time_budget_s=budget)
-    (trial,) = of_type(events, "TrialCompleted")
-    return float(trial.params["learning_rate"]), result.notes
+    first = min(of_type(events, "TrialCompleted"), key=lambda e: e.trial)
+    return float(first.params["learning_rate"]), result.notes
 
 
 def test_a_budgeted_run_hastens_catboosts_defaults_and_says_so(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # a default fit planned at 3 x the per-fit limit (2.5 s: 25 % of 30 s over 3 fits)
+    # a default trial planned at 3 fits of 3 x the per-fit limit (2.5 s: 25 % of 30 s over 3
+    # fits); 2 such trials overrun the search's 25.5 s, so the budget binds
     monkeypatch.setattr(limits, "trial_seconds", lambda *a: 3 * 3 * 2.5)
     rate, notes = _default_trial_rate(tmp_path, 30.0)
     assert rate == pytest.approx(0.15)
     (note,) = [n for n in notes if "hastened" in n]
     assert "catboost (3.0 x)" in note
+
+
+def test_a_budget_the_planned_search_fits_in_hastens_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a default fit planned at 200 / 3 s, over the 50 s per-fit limit of a 600 s budget, but 2
+    # such trials fit in the search's 510 s
+    monkeypatch.setattr(limits, "trial_seconds", lambda *a: 200.0)
+    rate, notes = _default_trial_rate(tmp_path, 600.0)
+    assert rate == pytest.approx(0.05)
+    assert not [n for n in notes if "hastened" in n]
 
 
 def test_an_unbudgeted_run_trains_catboosts_defaults_as_given(
@@ -85,3 +97,9 @@ def test_an_unbudgeted_run_trains_catboosts_defaults_as_given(
     rate, notes = _default_trial_rate(tmp_path, None)
     assert rate == pytest.approx(0.05)
     assert not [n for n in notes if "hastened" in n]
+
+
+def test_the_plan_binds_when_its_default_trials_overrun_the_search() -> None:
+    one = trial_seconds("xgboost", 4000, 5) + trial_seconds("catboost", 4000, 5)
+    assert limits.plan_binds(["xgboost", "catboost"], 4000, 5, 2, 1, 3, 2.9 * one)
+    assert not limits.plan_binds(["xgboost", "catboost"], 4000, 5, 2, 1, 3, 3.1 * one)

@@ -41,7 +41,7 @@ from tabstream.pipeline.families import (
 )
 from tabstream.pipeline.families.choice import choose_model_types
 from tabstream.pipeline.families.costs import TIME_BOUNDED
-from tabstream.pipeline.families.limits import hastened_note, slowdowns
+from tabstream.pipeline.families.limits import hastened_note, plan_binds, slowdowns
 from tabstream.pipeline.finish.leaderboard import finish
 from tabstream.pipeline.finish.register import Job
 from tabstream.pipeline.options import DistillOptions, PipelineOptions
@@ -248,13 +248,7 @@ def _search(
     ctx.search_deadline, job.deadline = start + budget * (1.0 - FINISH_RESERVE), start + budget
     n_rows, fits = len(ctx.y), len(ctx.splits)
     if not ctx.device.startswith("cuda"):
-        ctx.fit_limit_s = fit_limit(budget, fits)
-        n_classes, names = ctx.spec.n_classes, [r.family for r in rows]
-        ctx.slowdowns = slowdowns(
-            ctx.families, names, n_rows, fits, n_classes, threads, ctx.fit_limit_s
-        )
-        job.notes.extend(_bounded_note(rows, budget, ctx.fit_limit_s))
-        job.notes.extend(hastened_note(budget, ctx.slowdowns))
+        job.notes.extend(_limit_fits(ctx, rows, budget, threads))
 
     def first_trial_s(family: str) -> float | None:
         n_classes = ctx.spec.n_classes
@@ -271,6 +265,19 @@ def _search(
         f"with {n_done} trials; {budget_summary(results, ctx.n_trials)}"
     )
     return results
+
+
+def _limit_fits(ctx: SearchContext, rows: list[Row], budget: float, threads: int) -> list[str]:
+    """Under a CPU budget the planned search overruns (``limits.plan_binds``): set the per-fit
+    limit and the families' haste, and return their notes; none when the plan fits."""
+    n_rows, fits, n_classes = len(ctx.y), len(ctx.splits), ctx.spec.n_classes
+    names = [r.family for r in rows]
+    search_s = budget * (1.0 - FINISH_RESERVE)
+    if not plan_binds(names, n_rows, fits, n_classes, threads, ctx.n_trials, search_s):
+        return []
+    limit = ctx.fit_limit_s = fit_limit(budget, fits)
+    ctx.slowdowns = slowdowns(ctx.families, names, n_rows, fits, n_classes, threads, limit)
+    return _bounded_note(rows, budget, ctx.fit_limit_s) + hastened_note(budget, ctx.slowdowns)
 
 
 def _bounded_note(rows: list[Row], budget: float, limit: float) -> list[str]:

@@ -1,18 +1,36 @@
-"""How much a time-bounded family's fits must hasten under a CPU time budget.
+"""When a CPU time budget limits a fit, and how much a time-bounded family's fits must hasten.
 
-Under a time budget on a CPU each fit of a ``costs.TIME_BOUNDED`` family stops at the search's
-per-fit limit (``fit_limit``). A boosting fit cut at a fraction of the rounds it needs ends
-undertrained; a family that ``Hastens`` trains its fixed configurations (defaults, portfolio)
-faster instead, by the factor its default fit is expected to outlast the limit (``slowdowns``;
-planned from the measured costs, so the same request, data and budget give the same params).
+Under a time budget on a CPU that the planned search would overrun (``plan_binds``: every row's
+``n_trials`` default trials, at their measured costs), each fit of a ``costs.TIME_BOUNDED``
+family stops at the search's per-fit limit (``fit_limit``); when the plan fits, no fit is
+limited, so the run trains as it would without a budget. A boosting fit cut at a fraction of
+the rounds it needs ends undertrained; a family that ``Hastens`` trains its fixed
+configurations (defaults, portfolio) faster instead, by the factor its default fit is expected
+to outlast the limit (``slowdowns``; planned from the measured costs, so the same request, data
+and budget give the same params).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from tabstream.pipeline.families.costs import TIME_BOUNDED, trial_seconds
 from tabstream.pipeline.types import Family, Hastens
+
+
+def plan_binds(
+    names: Sequence[str],
+    n_rows: int,
+    n_fits: int,
+    n_classes: int,
+    threads: int,
+    n_trials: int,
+    search_s: float,
+) -> bool:
+    """Whether ``n_trials`` default trials of each of ``names`` (``n_fits`` fits on ``n_rows``
+    rows, ``threads`` each) are expected to take more than ``search_s`` seconds."""
+    one_each = sum(trial_seconds(f, n_rows, n_fits, n_classes, threads) for f in names)
+    return one_each * n_trials > search_s
 
 
 def slowdowns(

@@ -5,9 +5,10 @@ split, slow params) would still run past the budget. So while a fold trains, the
 installs its check here and families that train in loops call ``check_time()`` every
 iteration/epoch: it raises ``OutOfTime`` when the trial must stop, and is a no-op otherwise.
 
-Under a time budget on a CPU the search also sets a limit on one fit (``fit_limit_s``): the
-families whose training loop can stop early and keep what it learned (``costs.TIME_BOUNDED``: TabM's
-epochs, catboost's iterations) stop there, so that their trial fits its share of the budget.
+Under a time budget on a CPU that the planned search overruns (``families.limits``), the search
+also sets a limit on one fit (``fit_limit_s``): the families whose training loop can stop early
+and keep what it learned (``costs.TIME_BOUNDED``: TabM's epochs, catboost's iterations) stop
+there, so that their trial fits its share of the budget.
 """
 
 from __future__ import annotations

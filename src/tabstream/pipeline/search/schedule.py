@@ -21,9 +21,9 @@
 
 Each row's own sequence of trials does not depend on the interleaving (its sampler is seeded
 and sees only its own study) and nothing is pruned while the budget does not bind, so such a
-run gives the same trials and leaderboard as a run without a budget, as long as no TabM or
-catboost fit reaches its per-fit limit (``budget.fit_limit_s``: 25 % of the budget over the
-trial's fits), which would have made that one trial take over a quarter of the budget.
+run gives the same trials and leaderboard as a run without a budget. A budget the planned
+search fits in (``families.limits.plan_binds``) sets no per-fit limit (``budget.fit_limit_s``)
+either; one it overruns does, and that changes the TabM and catboost fits that reach it.
 """
 
 from __future__ import annotations
