@@ -277,7 +277,7 @@ def _limit_fits(ctx: SearchContext, rows: list[Row], budget: float, threads: int
         return []
     limit = ctx.fit_limit_s = fit_limit(budget, fits)
     ctx.slowdowns = slowdowns(ctx.families, names, n_rows, fits, n_classes, threads, limit)
-    return _bounded_note(rows, budget, ctx.fit_limit_s) + hastened_note(budget, ctx.slowdowns)
+    return _bounded_note(rows, budget, limit) + hastened_note(budget, ctx.slowdowns)
 
 
 def _bounded_note(rows: list[Row], budget: float, limit: float) -> list[str]:
