@@ -40,8 +40,12 @@ from tabstream.pipeline.families import (
     holdout_pays,
 )
 from tabstream.pipeline.families.choice import choose_model_types
-from tabstream.pipeline.families.costs import TIME_BOUNDED
-from tabstream.pipeline.families.limits import hastened_note, plan_binds, slowdowns
+from tabstream.pipeline.families.limits import (
+    bounded_note,
+    hastened_note,
+    plan_binds,
+    slowdowns,
+)
 from tabstream.pipeline.finish.leaderboard import finish
 from tabstream.pipeline.finish.register import Job
 from tabstream.pipeline.options import DistillOptions, PipelineOptions
@@ -277,19 +281,7 @@ def _limit_fits(ctx: SearchContext, rows: list[Row], budget: float, threads: int
         return []
     limit = ctx.fit_limit_s = fit_limit(budget, fits)
     ctx.slowdowns = slowdowns(ctx.families, names, n_rows, fits, n_classes, threads, limit)
-    return _bounded_note(rows, budget, limit) + hastened_note(budget, ctx.slowdowns)
-
-
-def _bounded_note(rows: list[Row], budget: float, limit: float) -> list[str]:
-    """The note naming the families whose fits stop at the per-fit time limit."""
-    bounded = sorted({r.family for r in rows} & TIME_BOUNDED)
-    if not bounded:
-        return []
-    return [
-        f"time budget {budget:g} s: each fit of {', '.join(bounded)} stops after at most "
-        f"{limit:.1f} s ({BUDGET_SHARE:.0%} of the budget over the trial's fits), keeping "
-        "what it learned so far"
-    ]
+    return bounded_note(budget, names, limit) + hastened_note(budget, ctx.slowdowns)
 
 
 def _folds(

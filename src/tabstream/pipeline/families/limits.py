@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
+from tabstream.pipeline.families import BUDGET_SHARE
 from tabstream.pipeline.families.costs import TIME_BOUNDED, trial_seconds
 from tabstream.pipeline.types import Family, Hastens
 
@@ -50,6 +51,18 @@ def slowdowns(
             fit_s = trial_seconds(name, n_rows, n_fits, n_classes, threads) / n_fits
             out[name] = fit_s / limit_s
     return out
+
+
+def bounded_note(budget: float, names: Iterable[str], limit_s: float) -> list[str]:
+    """The note naming the families of ``names`` whose fits stop at the per-fit limit."""
+    bounded = sorted(set(names) & TIME_BOUNDED)
+    if not bounded:
+        return []
+    return [
+        f"time budget {budget:g} s: each fit of {', '.join(bounded)} stops after at most "
+        f"{limit_s:.1f} s ({BUDGET_SHARE:.0%} of the budget over the trial's fits), keeping "
+        "what it learned so far"
+    ]
 
 
 def hastened_note(budget: float, slowdowns: Mapping[str, float]) -> list[str]:
