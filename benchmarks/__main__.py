@@ -18,6 +18,7 @@ MODULES = (
     "predict",
     "family_costs",
     "quality",
+    "quality_splits",
     "overhead",
     "soak",
 )
