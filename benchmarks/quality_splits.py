@@ -2,11 +2,12 @@
 
 One split's test set is small on some datasets (200 rows of credit_g, 462 of segment), so one
 split's ranking of two systems within a few per cent is mostly which rows landed in the test
-set. This report reads the stored runs of the same budget on several seeded outer splits
-(``quality.json`` is split 0, ``quality_<name>.json`` with ``--name quality_seed<N> --seed N``
-the others; run by ``benchmarks.quality``), and, per dataset, gives each system's mean test
-score over the splits every compared system has, and on how many splits tabstream is at least as
-good as each rival. Writes ``results/quality_splits.md``; it trains nothing.
+set. This report reads the stored runs of one budget on several seeded outer splits (every
+``results/quality*.json``: ``benchmarks.quality --seed N --name quality_seed<N>`` writes one per
+split; where two files hold the same split and budget, the first by name counts), and, per
+dataset, gives each system's mean test score over the splits every compared system has, and on
+how many splits tabstream is at least as good as each rival, one section per budget. Writes
+``results/quality_splits.md``; it trains nothing.
 """
 
 from __future__ import annotations
@@ -21,28 +22,30 @@ from benchmarks._quality_report import GREATER, LABELS, RIVALS
 from benchmarks._report import md_table
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SPLIT_FILES = ("quality.json", "quality_seed1.json", "quality_seed2.json")
-"""The stored runs, one per outer split (seed 0, 1, 2)."""
+HEADER = (
+    "# Quality across outer splits\n\n"
+    "Mean test score per dataset over the seeded outer splits stored for both systems (see "
+    "`benchmarks/quality_splits.py` for why). Loss: tabstream's mean deficit in % of the "
+    "rival's mean (negative: tabstream is better).\n\n"
+)
 
 
 def _args(argv: Sequence[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--results", type=Path, default=RESULTS)
-    p.add_argument("--budget", type=float, default=60.0)
+    p.add_argument("--budgets", default="60,300", help="comma-separated seconds")
     return p.parse_args(argv)
 
 
 def split_records(results: Path, budget: float) -> dict[int, list[dict[str, Any]]]:
-    """Per seed, the stored records at ``budget`` (seeds whose file or budget is missing are
-    left out)."""
-    out = {}
-    for name in SPLIT_FILES:
-        path = results / name
-        if path.exists():
-            data = json.loads(path.read_text())
-            runs = [r for r in data["runs"] if r["budget_s"] == budget]
-            if runs:
-                out[int(data.get("seed", 0))] = runs[0]["datasets"]
+    """Per seed, the stored records at ``budget`` (the first file by name holding that seed
+    and budget)."""
+    out: dict[int, list[dict[str, Any]]] = {}
+    for path in sorted(results.glob("quality*.json")):
+        data = json.loads(path.read_text())
+        runs = [r for r in data.get("runs", []) if r["budget_s"] == budget]
+        if runs:
+            out.setdefault(int(data.get("seed", 0)), runs[0]["datasets"])
     return out
 
 
@@ -73,14 +76,9 @@ def compare(by_seed: dict[int, list[dict[str, Any]]], dataset: str, rival: str) 
 
 
 def markdown(by_seed: dict[int, list[dict[str, Any]]], budget: float) -> str:
-    """Per rival, a table of mean test scores over the stored splits."""
+    """One budget's section: per rival, a table of mean test scores over the stored splits."""
     datasets = list(dict.fromkeys(r["dataset"] for recs in by_seed.values() for r in recs))
-    parts = [
-        f"# Quality across outer splits (budget {budget:g} s)\n\n"
-        f"Mean test score over the seeded outer splits stored for both systems (seeds "
-        f"{sorted(by_seed)}; see `benchmarks/quality_splits.py` for why). Loss: tabstream's mean "
-        "deficit in % of the rival's mean (negative: tabstream is better).\n"
-    ]
+    parts = [f"## Budget {budget:g} s (seeds {sorted(by_seed)} stored)\n"]
     for rival in RIVALS:
         rows, ge_mean = [], 0
         for dataset in datasets:
@@ -101,7 +99,7 @@ def markdown(by_seed: dict[int, list[dict[str, Any]]], budget: float) -> str:
         if rows:
             label = LABELS[rival]
             parts.append(
-                f"## tabstream vs {label}\n\n"
+                f"### tabstream vs {label}\n\n"
                 + md_table(
                     [
                         "dataset",
@@ -120,14 +118,18 @@ def markdown(by_seed: dict[int, list[dict[str, Any]]], budget: float) -> str:
 
 
 def main(argv: list[str]) -> int:
-    """Write ``quality_splits.md`` from the stored split runs."""
+    """Write ``quality_splits.md`` from the stored split runs of each budget."""
     args = _args(argv)
-    by_seed = split_records(args.results, args.budget)
-    if not by_seed:
-        print(f"no stored quality runs at {args.budget:g} s in {args.results}")
+    sections = []
+    for budget in (float(b) for b in args.budgets.split(",")):
+        by_seed = split_records(args.results, budget)
+        if by_seed:
+            sections.append(markdown(by_seed, budget))
+    if not sections:
+        print(f"no stored quality runs at {args.budgets} s in {args.results}")
         return 1
     out = args.results / "quality_splits.md"
-    out.write_text(markdown(by_seed, args.budget))
+    out.write_text(HEADER + "\n".join(sections))
     print(out.read_text())
     return 0
 

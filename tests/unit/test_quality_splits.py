@@ -43,7 +43,7 @@ def test_auc_is_better_higher_and_other_budgets_are_ignored(tmp_path: Path) -> N
         tmp_path,
         {
             "quality.json": _run(0, 60.0, "auc", tabstream=0.9, flaml=0.8),
-            "quality_seed1.json": _run(1, 300.0, "auc", tabstream=0.1, flaml=0.9),
+            "quality_300.json": _run(1, 300.0, "auc", tabstream=0.1, flaml=0.9),
         },
     )
     c = compare(split_records(results, 60.0), "d", "flaml")
@@ -58,3 +58,5 @@ def test_the_report_names_every_dataset_and_fails_without_runs(tmp_path: Path) -
     report = (tmp_path / "quality_splits.md").read_text()
     assert "| d | rmse | 1 | 2.0000 | 2.2000 | 1 of 1 | -9.09 % |" in report
     assert "on 1 of 1 datasets" in report
+    assert "## Budget 60 s (seeds [0] stored)" in report
+    assert "## Budget 300 s" not in report  # none stored at 300 s
