@@ -16,9 +16,10 @@ import argparse
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from statistics import mean
 from typing import Any
 
-from benchmarks._quality_report import GREATER, LABELS, RIVALS
+from benchmarks._quality_report import LABELS, RIVALS, beats, loss_pct
 from benchmarks._report import md_table
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -53,25 +54,24 @@ def compare(by_seed: dict[int, list[dict[str, Any]]], dataset: str, rival: str) 
     """tabstream against ``rival`` on ``dataset`` over the splits both have: seeds, mean
     scores, splits where tabstream is at least as good, and its mean loss in % of the rival's
     mean (<= 0: not worse)."""
-    pairs, metric = {}, ""
-    for seed, records in sorted(by_seed.items()):
-        for r in records:
-            ours = r["systems"].get("tabstream", {}).get("score")
-            theirs = r["systems"].get(rival, {}).get("score")
-            if r["dataset"] == dataset and ours is not None and theirs is not None:
-                pairs[seed], metric = (ours, theirs), r["metric"]
-    if not pairs:
+    both = {
+        seed: r
+        for seed, records in sorted(by_seed.items())
+        for r in records
+        if r["dataset"] == dataset and beats(r, "tabstream", rival) is not None
+    }
+    if not both:
         return {"seeds": []}
-    sign = 1.0 if GREATER[metric] else -1.0
-    ours_mean = sum(p[0] for p in pairs.values()) / len(pairs)
-    theirs_mean = sum(p[1] for p in pairs.values()) / len(pairs)
+    systems = ("tabstream", rival)
+    means = {s: mean(r["systems"][s]["score"] for r in both.values()) for s in systems}
+    metric = next(iter(both.values()))["metric"]
+    of_means = {"metric": metric, "systems": {s: {"score": v} for s, v in means.items()}}
     return {
-        "seeds": list(pairs),
+        "seeds": list(both),
         "metric": metric,
-        "tabstream": ours_mean,
-        rival: theirs_mean,
-        "ge": sum(sign * (a - b) >= 0 for a, b in pairs.values()),
-        "loss_pct": 100.0 * sign * (theirs_mean - ours_mean) / abs(theirs_mean),
+        **means,
+        "ge": sum(bool(beats(r, "tabstream", rival)) for r in both.values()),
+        "loss_pct": loss_pct(of_means, "tabstream", rival),
     }
 
 
@@ -84,7 +84,8 @@ def markdown(by_seed: dict[int, list[dict[str, Any]]], budget: float) -> str:
         for dataset in datasets:
             c = compare(by_seed, dataset, rival)
             if c["seeds"]:
-                ge_mean += c["loss_pct"] <= 0
+                loss = c["loss_pct"]  # None: the rival's mean is 0
+                ge_mean += loss is not None and loss <= 0
                 rows.append(
                     [
                         dataset,
@@ -93,7 +94,7 @@ def markdown(by_seed: dict[int, list[dict[str, Any]]], budget: float) -> str:
                         f"{c['tabstream']:.4f}",
                         f"{c[rival]:.4f}",
                         f"{c['ge']} of {len(c['seeds'])}",
-                        f"{c['loss_pct']:+.2f} %",
+                        "-" if loss is None else f"{loss:+.2f} %",
                     ]
                 )
         if rows:
