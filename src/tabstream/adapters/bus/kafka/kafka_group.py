@@ -66,7 +66,7 @@ class KafkaGroupConsumer:
         self._tx_producer: Any = None
 
     async def start(self) -> None:
-        """Connect and subscribe; the group join completes during the first polls."""
+        """Connect, subscribe and wait for the group's first assignment (``join_timeout_s``)."""
         settings = self._config.member_kwargs(
             self.group,
             instance_id=self.instance_id,
@@ -74,7 +74,15 @@ class KafkaGroupConsumer:
             session_timeout_ms=self._session_timeout_ms,
         )
         consumer = AIOKafkaConsumer(*self.topics, **settings)
-        self._consumer = await start_or_release("consumer start", consumer, self._config.timeout_s)
+        self._consumer = await start_or_release("consumer start", consumer, self.join_timeout_s)
+
+    @property
+    def join_timeout_s(self) -> float:
+        """How long ``start`` may take: aiokafka's start returns once the group has assigned
+        partitions, and the coordinator may first wait out a member that died without leaving
+        (its session timeout), then the rebalance (aiokafka's rebalance timeout defaults to the
+        session timeout), besides the requests themselves."""
+        return self._config.timeout_s + 2 * self._session_timeout_ms / 1000
 
     async def stop(self) -> None:
         """Leave the group and stop the transactional producer."""
