@@ -158,6 +158,17 @@ def test_defaults_and_portfolio_lie_in_the_suggested_space(kind: str) -> None:
     assert len(FAMILY.portfolio(spec)) == 3
 
 
+def test_early_stopping_waits_out_long_plateaus_at_the_default_rate() -> None:
+    """300 iterations at the default learning rate (AutoGluon's wait), fewer when faster."""
+    spec = SPECS["regression"]
+    default = FAMILY.default_params(spec)
+    assert catboost_params(default, spec, "cpu", 0, 1, True)["od_wait"] == 300
+    hastened = FAMILY.hastened(default, 3.0, spec)
+    assert hastened["learning_rate"] == pytest.approx(0.15)
+    assert catboost_params(hastened, spec, "cpu", 0, 1, True)["od_wait"] == 100
+    assert catboost_params({"learning_rate": 0.3}, spec, "cpu", 0, 1, True)["od_wait"] == 50
+
+
 def test_many_classes_keep_multiclass_cheap() -> None:
     many = ProblemSpec("multiclass", "y", tuple(range(40)))
     assert max_iterations(SPECS["multiclass"]) == 10_000
