@@ -97,3 +97,23 @@ def test_a_short_time_limit_stops_a_long_fit() -> None:
     assert 1 <= model.config["epochs"] < 100_000
     pred = model.predict_raw(Xv)
     assert np.mean(pred.argmax(axis=1) == yv) > 0.7
+
+
+def test_the_portfolio_is_the_defaults_with_embeddings_inside_the_search_space() -> None:
+    (config,) = FAMILY.portfolio(SPEC)
+    trial = optuna.trial.FixedTrial(config)
+    params = FAMILY.suggest(trial, SPEC)  # type: ignore[arg-type]
+    assert set(trial.params) == set(config)
+    differs = {k for k, v in params.items() if FAMILY.default_params(SPEC)[k] != v}
+    assert differs == {"use_embeddings"} and params["use_embeddings"] is True
+
+
+def test_the_portfolio_config_trains_embeddings_and_round_trips_exactly() -> None:
+    X, y, Xv, yv = _data()
+    (config,) = FAMILY.portfolio(SPEC)
+    params = FAMILY.default_params(SPEC) | config | {"max_epochs": 3}
+    model = FAMILY.fit(X, y, Xv, yv, params, SPEC, "cpu", 0)
+    bins = model.config["arch"]["bins"]
+    assert bins is not None and len(bins) == X.values.shape[1]
+    loaded = FAMILY.load(model.to_files(), SPEC)
+    np.testing.assert_array_equal(loaded.predict_raw(Xv), model.predict_raw(Xv))
