@@ -238,18 +238,10 @@ class TabMFamily:
         strongest variant). Neither variant wins everywhere: one 80/20 fit of each on CPU (15 s
         limit) scored better with embeddings on segment's three splits (logloss 0.055 vs 0.086
         on split 0), bikeshare and california, and worse on abalone and credit_g."""
-        return [
-            {
-                "lr": 2e-3,
-                "use_weight_decay": True,
-                "weight_decay": 3e-4,
-                "n_blocks": 3,
-                "d_block": 512,
-                "dropout": 0.1,
-                "use_embeddings": True,
-                "n_bins": 16,
-            }
-        ]
+        defaults = self.default_params(spec)
+        shared = ("lr", "weight_decay", "n_blocks", "d_block", "dropout", "n_bins")
+        embedded = {k: defaults[k] for k in shared} | {"use_embeddings": True}
+        return [embedded | {"use_weight_decay": defaults["weight_decay"] > 0}]
 
     def full_data_params(
         self, params: Mapping[str, Any], fold_models: Sequence[FittedModel]
