@@ -1,6 +1,6 @@
 """Under a time budget on a CPU the search limits one fit (``budget.fit_limit_s``): TabM and
 catboost stop training there and keep what they learned, in the search and in the finish's
-refits; the run names them in a note."""
+refits; the run names them in a note, and counts the fits the limit cut short."""
 
 from __future__ import annotations
 
@@ -38,10 +38,12 @@ def _data() -> tuple[FeatureMatrix, np.ndarray, FeatureMatrix, np.ndarray]:
     return head, y[:cut].astype(np.int64), tail, y[cut:].astype(np.int64)
 
 
-def _fit(name: str, params: dict[str, Any], limit: float | None) -> Any:
+def _fit(name: str, params: dict[str, Any], limit: float | None) -> tuple[Any, bool]:
+    """The model, and whether the fit said it was cut short at the limit."""
     X, y, Xv, yv = _data()
-    with time_check(None, limit):
-        return Families()[name].fit(X, y, Xv, yv, params, SPEC, "cpu", 0)
+    with time_check(None, limit) as watch:
+        model = Families()[name].fit(X, y, Xv, yv, params, SPEC, "cpu", 0)
+    return model, watch.cut
 
 
 def test_the_fit_limit_is_set_only_inside_its_block() -> None:
@@ -52,19 +54,19 @@ def test_the_fit_limit_is_set_only_inside_its_block() -> None:
 
 
 def test_tabm_stops_at_the_fit_limit_and_keeps_its_weights() -> None:
-    bounded = _fit("tabm", TABM, 1e-6)
-    free = _fit("tabm", TABM, None)
-    assert bounded.config["epochs"] == 1  # stopped after its first batch
-    assert free.config["epochs"] > 5
+    bounded, cut = _fit("tabm", TABM, 1e-6)
+    free, free_cut = _fit("tabm", TABM, None)
+    assert bounded.config["epochs"] == 1 and cut  # stopped after its first batch, and said so
+    assert free.config["epochs"] > 5 and not free_cut
     proba = bounded.predict_raw(_data()[2])
     assert proba.shape == (100, 2) and np.isfinite(proba).all()
 
 
 def test_catboost_stops_at_the_fit_limit_and_keeps_its_trees() -> None:
-    bounded = _fit("catboost", CATBOOST, 1e-6)
-    free = _fit("catboost", CATBOOST, None)
-    assert bounded.model.tree_count_ == 1
-    assert free.model.tree_count_ > 50
+    bounded, cut = _fit("catboost", CATBOOST, 1e-6)
+    free, free_cut = _fit("catboost", CATBOOST, None)
+    assert bounded.model.tree_count_ == 1 and cut
+    assert free.model.tree_count_ > 50 and not free_cut
     assert np.isfinite(bounded.predict_raw(_data()[2])).all()
 
 
@@ -81,6 +83,20 @@ def test_a_budgeted_cpu_run_names_the_families_whose_fits_it_limits(
     assert len(of_type(events, "TrialCompleted")) == 2
 
 
+def test_a_budgeted_run_counts_the_fits_its_limit_cut_short(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a binding plan whose per-fit limit stops every catboost fit after its first tree
+    monkeypatch.setattr(train, "plan_binds", lambda *a: True)
+    monkeypatch.setattr(train, "fit_limit", lambda budget, fits: 1e-6)
+    store, ref = store_with(tmp_path, "credit_g", 300)
+    req = request("credit_g", n_trials=2, n_splits=3, model_types=["xgboost", "catboost"])
+    result, events = run_collect(store, ref, req, time_budget_s=60.0)
+    (note,) = [n for n in result.notes if n.startswith("fits cut short")]
+    assert note.endswith("per-fit limit (keeping what they had learned): catboost 6 of 6")
+    assert len(of_type(events, "TrialCompleted")) == 4  # xgboost ignores the limit: not named
+
+
 def test_a_budget_the_planned_search_fits_in_limits_no_fit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -91,7 +107,7 @@ def test_a_budget_the_planned_search_fits_in_limits_no_fit(
     plain, _ = run_collect(store, ref, req)
     budgeted, _ = run_collect(store, ref, req, time_budget_s=600.0)
     assert _board(plain) == _board(budgeted)
-    assert not [n for n in budgeted.notes if "each fit of" in n]
+    assert not [n for n in budgeted.notes if "each fit of" in n or "cut short" in n]
 
 
 def _board(result: Any) -> list[tuple[Any, Any]]:

@@ -42,6 +42,7 @@ from tabstream.pipeline.families import (
 from tabstream.pipeline.families.choice import choose_model_types
 from tabstream.pipeline.families.limits import (
     bounded_note,
+    cut_note,
     hastened_note,
     plan_binds,
     slowdowns,
@@ -263,6 +264,8 @@ def _search(
     results, notes = schedule(ctx, rows, first_trial_s)
     ctx.search_deadline = None
     job.notes.extend(notes)
+    if ctx.fit_limit_s is not None:
+        job.notes.extend(cut_note(ctx.limited_fits, ctx.cut_fits, ctx.fit_limit_s))
     n_done = sum(len(r.trials) + r.n_failed for r in results)
     job.notes.append(
         f"time budget {budget:g} s: search stopped after {time.monotonic() - start:.1f} s "

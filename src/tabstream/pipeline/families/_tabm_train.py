@@ -13,7 +13,7 @@ import torch
 from tabm import TabM
 from torch import nn
 
-from tabstream.pipeline.search.budget import check_time, fit_limit_s
+from tabstream.pipeline.search.budget import check_time, fit_limit_s, stopped_at_limit
 from tabstream.pipeline.types import FeatureMatrix
 
 PREDICT_BATCH = 4096
@@ -69,6 +69,7 @@ class Trainer:
             torch.autograd.backward(_loss(self.model(x[idx]), y[idx], self.cls))
             self.opt.step()
             if time.monotonic() > self.deadline:
+                stopped_at_limit()
                 return False
         return True
 

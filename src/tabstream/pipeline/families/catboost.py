@@ -23,7 +23,12 @@ import pandas as pd
 
 from tabstream.pipeline.families import _common
 from tabstream.pipeline.options import FamilyOptions
-from tabstream.pipeline.search.budget import check_time, fit_limit_s, has_time_check
+from tabstream.pipeline.search.budget import (
+    check_time,
+    fit_limit_s,
+    has_time_check,
+    stopped_at_limit,
+)
 from tabstream.pipeline.types import (
     Device,
     FeatureMatrix,
@@ -133,6 +138,7 @@ class _TimeCheck:
 
     def after_iteration(self, info: Any) -> bool:
         if time.monotonic() > self.stop_at:
+            stopped_at_limit()
             return False
         try:
             check_time()

@@ -65,6 +65,18 @@ def bounded_note(budget: float, names: Iterable[str], limit_s: float) -> list[st
     ]
 
 
+def cut_note(limited: Mapping[str, int], cut: Mapping[str, int], limit_s: float) -> list[str]:
+    """The note naming the families whose search fits were cut short at the per-fit limit
+    (``cut`` of their ``limited`` fits each; none when no fit was)."""
+    said = ", ".join(f"{name} {cut[name]} of {limited[name]}" for name in sorted(cut) if cut[name])
+    if not said:
+        return []
+    return [
+        f"fits cut short at the {limit_s:.1f} s per-fit limit (keeping what they had learned): "
+        f"{said}"
+    ]
+
+
 def hastened_note(budget: float, slowdowns: Mapping[str, float]) -> list[str]:
     """The note naming the families whose fixed configurations train hastened."""
     over = {name: s for name, s in sorted(slowdowns.items()) if s > 1.0}

@@ -8,7 +8,9 @@ iteration/epoch: it raises ``OutOfTime`` when the trial must stop, and is a no-o
 Under a time budget on a CPU that the planned search overruns (``families.limits``), the search
 also sets a limit on one fit (``fit_limit_s``): the families whose training loop can stop early
 and keep what it learned (``costs.TIME_BOUNDED``: TabM's epochs, catboost's iterations) stop
-there, so that their trial fits its share of the budget.
+there, so that their trial fits its share of the budget. Such a fit says so
+(``stopped_at_limit``), and the block it ran in records it (``FitWatch``), so that the run can
+name the families whose fits were actually cut short, not only those that could be.
 """
 
 from __future__ import annotations
@@ -16,9 +18,21 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 
 _CHECK: ContextVar[Callable[[], None] | None] = ContextVar("tabstream_time_check", default=None)
 _FIT_LIMIT: ContextVar[float | None] = ContextVar("tabstream_fit_limit", default=None)
+
+
+@dataclass
+class FitWatch:
+    """What the fits inside one ``time_check`` block reported: ``cut``, one stopped at its
+    time limit (keeping what it had learned) before it converged."""
+
+    cut: bool = False
+
+
+_WATCH: ContextVar[FitWatch | None] = ContextVar("tabstream_fit_watch", default=None)
 
 
 class OutOfTime(Exception):
@@ -26,15 +40,28 @@ class OutOfTime(Exception):
 
 
 @contextmanager
-def time_check(check: Callable[[], None] | None, fit_limit: float | None = None) -> Iterator[None]:
+def time_check(
+    check: Callable[[], None] | None, fit_limit: float | None = None
+) -> Iterator[FitWatch]:
     """Install ``check`` (raises OutOfTime when due) and the seconds one fit may train
-    (``fit_limit``; None: no limit) for the fits inside the block."""
+    (``fit_limit``; None: no limit) for the fits inside the block; yields what they report."""
+    watch = FitWatch()
     token, limit_token = _CHECK.set(check), _FIT_LIMIT.set(fit_limit)
+    watch_token = _WATCH.set(watch)
     try:
-        yield
+        yield watch
     finally:
         _CHECK.reset(token)
         _FIT_LIMIT.reset(limit_token)
+        _WATCH.reset(watch_token)
+
+
+def stopped_at_limit() -> None:
+    """Called by a fit that stopped at its time limit, keeping what it learned (the block's
+    ``FitWatch`` records it; no-op outside one)."""
+    watch = _WATCH.get()
+    if watch is not None:
+        watch.cut = True
 
 
 def fit_limit_s() -> float | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -71,6 +72,10 @@ class SearchContext:
     # ... and, per family that ``Hastens``, its default fit's expected seconds over that limit:
     # its fixed configurations (defaults, portfolio) train hastened when above 1.
     slowdowns: dict[str, float] = field(default_factory=dict)
+    # Per family: the search's fits under that limit, and those it cut short (the fit said so:
+    # ``budget.stopped_at_limit``).
+    limited_fits: Counter[str] = field(default_factory=Counter)
+    cut_fits: Counter[str] = field(default_factory=Counter)
     # Stop a trial's remaining folds when its first folds cannot beat the row's best
     # (``study._prune_check``; on under a time budget).
     prune_folds: bool = False

@@ -351,10 +351,13 @@ def _cross_validate(
         _check_time(ctx, result)
         pre, train, val = ctx.fold_data(family.preprocessing, f)
         start = time.perf_counter()
-        with time_check(_fit_check(ctx, result), ctx.fit_limit_s):
+        with time_check(_fit_check(ctx, result), ctx.fit_limit_s) as watch:
             model = family.fit(
                 train, ctx.y[tr], val, ctx.y[va], params, ctx.spec, ctx.device, ctx.random_state + f
             )
+        if ctx.fit_limit_s is not None:
+            ctx.limited_fits[family.name] += 1
+            ctx.cut_fits[family.name] += watch.cut
         mid = time.perf_counter()
         pred = np.asarray(model.predict_raw(val), dtype=np.float64)
         if ctx.keep_fold_models > 0:
