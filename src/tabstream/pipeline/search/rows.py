@@ -89,6 +89,12 @@ class SearchContext:
         default_factory=dict
     )
 
+    def count_fit(self, family: str, cut: bool) -> None:
+        """Count a search fit of ``family`` under the per-fit limit, and whether it was cut."""
+        if self.fit_limit_s is not None:
+            self.limited_fits[family] += 1
+            self.cut_fits[family] += cut
+
     @property
     def covered(self) -> np.ndarray:
         """Row indices that are scored out of fold (all rows for K-fold)."""

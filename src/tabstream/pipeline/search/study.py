@@ -355,9 +355,7 @@ def _cross_validate(
             model = family.fit(
                 train, ctx.y[tr], val, ctx.y[va], params, ctx.spec, ctx.device, ctx.random_state + f
             )
-        if ctx.fit_limit_s is not None:
-            ctx.limited_fits[family.name] += 1
-            ctx.cut_fits[family.name] += watch.cut
+        ctx.count_fit(family.name, watch.cut)
         mid = time.perf_counter()
         pred = np.asarray(model.predict_raw(val), dtype=np.float64)
         if ctx.keep_fold_models > 0:
