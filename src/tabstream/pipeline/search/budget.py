@@ -27,7 +27,7 @@ _FIT_LIMIT: ContextVar[float | None] = ContextVar("tabstream_fit_limit", default
 @dataclass
 class FitWatch:
     """What the fits inside one ``time_check`` block reported: ``cut``, one stopped at its
-    time limit (keeping what it had learned) before it converged."""
+    time limit (keeping what it had learned) before its own stopping rule ended it."""
 
     cut: bool = False
 
