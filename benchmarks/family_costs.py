@@ -14,6 +14,7 @@ Writes ``benchmarks/results/family_costs.json`` and ``.md``.
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import time
 from pathlib import Path
@@ -96,11 +97,14 @@ def measure(
 
 
 def fitted(record: dict[str, Any]) -> FitCost:
-    """The ``FitCost`` a record measures: its one-thread points and parallel share."""
+    """The ``FitCost`` a record measures: its one-thread points (their running maximum: a fit
+    that early-stops can end sooner on more rows, but planning assumes more rows never cost
+    less) and parallel share."""
     by_threads = sorted(record["seconds"].items(), key=lambda kv: int(kv[0]))
     (one, first), (most, last) = by_threads[0], by_threads[-1]
     share = parallel_share(first, last, int(most)) if int(most) > int(one) else 0.0
-    points = tuple((n, round(s, 3)) for n, s in zip(record["sizes"], first, strict=True))
+    peaks = itertools.accumulate(first, max)
+    points = tuple((n, round(s, 3)) for n, s in zip(record["sizes"], peaks, strict=True))
     return FitCost(points, share)
 
 

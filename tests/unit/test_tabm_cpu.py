@@ -35,8 +35,8 @@ def _sizes(params: dict[str, Any]) -> tuple[Any, ...]:
 
 def test_default_sizes_resolve_to_cpu_sizes_on_cpu_and_stay_on_cuda() -> None:
     defaults = FAMILY.default_params(SPEC)
-    assert _sizes(resolve_sizes(defaults, "cpu", 640)) == (16, 128, 3, 8, 3.2)
-    assert _sizes(resolve_sizes(defaults, "cpu", 100)) == (16, 128, 3, 8, 3.0)
+    assert _sizes(resolve_sizes(defaults, "cpu", 640)) == (8, 128, 3, 8, 6.4)
+    assert _sizes(resolve_sizes(defaults, "cpu", 100)) == (8, 128, 3, 8, 5.0)
     assert _sizes(resolve_sizes(defaults, "cuda", 640)) == (32, 512, 3, 16, None)
     cuda = resolve_sizes(defaults, "cuda", 640)
     assert cuda == defaults | {"size": "exact"}
@@ -57,8 +57,8 @@ def test_suggested_configs_are_cpu_sized_on_cpu() -> None:
         trial = study.ask()
         params = FAMILY.suggest(trial, SPEC)
         cpu, cuda = resolve_sizes(params, "cpu", 640), resolve_sizes(params, "cuda", 640)
-        assert 32 <= cpu["d_block"] <= 128 and cpu["k"] == 16 and cpu["patience"] == 8
-        assert cpu["time_limit_s"] == 3.2 and cuda["time_limit_s"] is None
+        assert 32 <= cpu["d_block"] <= 128 and cpu["k"] == 8 and cpu["patience"] == 8
+        assert cpu["time_limit_s"] == 6.4 and cuda["time_limit_s"] is None
         assert 128 <= cuda["d_block"] <= 512 and cuda["k"] == 32
         assert cpu["d_block"] * 4 == cuda["d_block"]
         study.tell(trial, 0.0)
@@ -69,7 +69,7 @@ def test_a_cpu_fit_trains_the_cpu_sizes_and_round_trips_exactly() -> None:
     params = FAMILY.default_params(SPEC) | {"max_epochs": 3}
     model = FAMILY.fit(X, y, Xv, yv, params, SPEC, "cpu", 0)
     arch = model.config["arch"]
-    assert (arch["k"], arch["d_block"], arch["n_blocks"]) == (16, 128, 3)
+    assert (arch["k"], arch["d_block"], arch["n_blocks"]) == (8, 128, 3)
     loaded = FAMILY.load(model.to_files(), SPEC)
     assert loaded.config["arch"] == arch
     np.testing.assert_array_equal(loaded.predict_raw(Xv), model.predict_raw(Xv))

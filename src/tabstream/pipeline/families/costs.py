@@ -64,7 +64,7 @@ CPU_FIT_COST = {
         ((500, 0.992), (2000, 1.812), (8000, 9.112), (32000, 37.896)), 0.88, per_class=True
     ),
     "xrfm": FitCost(((500, 0.03), (2000, 1.021), (8000, 28.165)), 0.91),
-    "tabm": FitCost(((500, 3.589), (2000, 5.957), (8000, 30.718)), 0.71),
+    "tabm": FitCost(((500, 2.931), (2000, 2.931), (8000, 14.351)), 0.61),
     "tabicl": FitCost(((1000, 12.0), (8000, 82.0))),
 }
 """Measured on 2 cores (``benchmarks/results/family_costs.md``); tabicl's is a guess (no

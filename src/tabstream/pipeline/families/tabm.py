@@ -6,8 +6,8 @@ Saved as safetensors weights plus a JSON config (architecture, bins, kept column
 
 Sizes per device: the defaults and the search space give CUDA sizes (the paper's k=32 heads of 3
 blocks of 512) with ``"size": "auto"``, which ``fit`` resolves for its device (``resolve_sizes``):
-unchanged on CUDA; on a CPU blocks a quarter as wide, half the heads and half the early-stopping
-patience, and a wall-clock limit per fit (``CPU_SCALE``). Params without ``size`` (or with
+unchanged on CUDA; on a CPU blocks and heads a quarter as many, half the early-stopping patience,
+and a wall-clock limit per fit (``CPU_SCALE``). Params without ``size`` (or with
 ``"exact"``) are trained as given. A saved model records its resolved architecture.
 """
 
@@ -64,8 +64,12 @@ class DeviceScale:
 
 
 CUDA_SCALE = DeviceScale()
-CPU_SCALE = DeviceScale(width=0.25, heads=0.5, patience=0.5, fit_s=(3.0, 0.005))
-"""On 2 CPU cores: default 16 heads of 3 blocks of 128, about 2 s per fit on 640 rows."""
+CPU_SCALE = DeviceScale(width=0.25, heads=0.25, patience=0.5, fit_s=(5.0, 0.01))
+"""On 2 CPU cores: default 8 heads of 3 blocks of 128. A fit's cost grows with the heads, and 16
+heads (half the paper's) were cut short by a per-fit limit of 3 s on every dataset tried and
+scored worse there, while at 15 s they scored about as well as 8 heads in twice the time
+(``docs/engine.md``). The limit lets a default fit on 1,500-5,500 rows converge (6-11 s on
+segment, ~45 s on bikeshare)."""
 
 
 def resolve_sizes(params: Mapping[str, Any], device: Device, n_rows: int) -> dict[str, Any]:
@@ -157,7 +161,7 @@ class TabMFamily:
 
     def default_params(self, spec: ProblemSpec) -> dict[str, Any]:
         """TabM paper defaults (k=32, 3 blocks of 512, dropout 0.1, lr 2e-3) as CUDA sizes, with
-        ``"size": "auto"``: on a CPU, 16 heads of 3 blocks of 128 (``resolve_sizes``)."""
+        ``"size": "auto"``: on a CPU, 8 heads of 3 blocks of 128 (``resolve_sizes``)."""
         return {
             "size": AUTO,
             "lr": 2e-3,
