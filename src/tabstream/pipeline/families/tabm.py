@@ -6,9 +6,10 @@ Saved as safetensors weights plus a JSON config (architecture, bins, kept column
 
 Sizes per device: the defaults and the search space give CUDA sizes (the paper's k=32 heads of 3
 blocks of 512) with ``"size": "auto"``, which ``fit`` resolves for its device (``resolve_sizes``):
-unchanged on CUDA; on a CPU blocks and heads a quarter as many, half the early-stopping patience,
-and a wall-clock limit per fit (``CPU_SCALE``). Params without ``size`` (or with
-``"exact"``) are trained as given. A saved model records its resolved architecture.
+unchanged on CUDA; on a CPU blocks a quarter as wide, a quarter of the heads, half the
+early-stopping patience, and a wall-clock limit per fit (``CPU_SCALE``). Params without
+``size`` (or with ``"exact"``) are trained as given. A saved model records its resolved
+architecture.
 """
 
 from __future__ import annotations
@@ -65,11 +66,10 @@ class DeviceScale:
 
 CUDA_SCALE = DeviceScale()
 CPU_SCALE = DeviceScale(width=0.25, heads=0.25, patience=0.5, fit_s=(5.0, 0.01))
-"""On 2 CPU cores: default 8 heads of 3 blocks of 128. A fit's cost grows with the heads, and 16
-heads (half the paper's) were cut short by a per-fit limit of 3 s on every dataset tried and
-scored worse there, while at 15 s they scored about as well as 8 heads in twice the time
-(``docs/engine.md``). The limit lets a default fit on 1,500-5,500 rows converge (6-11 s on
-segment, ~45 s on bikeshare)."""
+"""On 2 CPU cores: default 8 heads of 3 blocks of 128. A fit's cost grows with the heads: at a
+per-fit limit of 3 s, 16 heads (half the paper's) scored worse than 8 on all 6 fits tried, and
+at 15 s about as well in twice the time (``docs/engine.md``). The cap lets a default fit on
+1,500-5,500 rows converge (11 s on segment, ~45 s on bikeshare)."""
 
 
 def resolve_sizes(params: Mapping[str, Any], device: Device, n_rows: int) -> dict[str, Any]:
