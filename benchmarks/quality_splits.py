@@ -6,8 +6,10 @@ set. This report reads the stored runs of one budget on several seeded outer spl
 ``results/quality*.json``: ``benchmarks.quality --seed N --name quality_seed<N>`` writes one per
 split; where two files hold the same split and budget, the first by name counts), and, per
 dataset, gives each system's mean test score over the splits every compared system has, and on
-how many splits tabstream is at least as good as each rival, one section per budget. Writes
-``results/quality_splits.md``; it trains nothing.
+how many splits tabstream is at least as good as each rival, one section per budget; then, for
+the smallest and largest budget, tabstream against itself (the issue's third target: the larger
+budget's result is never worse than the smaller one's). Writes ``results/quality_splits.md``;
+it trains nothing.
 """
 
 from __future__ import annotations
@@ -50,19 +52,21 @@ def split_records(results: Path, budget: float) -> dict[int, list[dict[str, Any]
     return out
 
 
-def compare(by_seed: dict[int, list[dict[str, Any]]], dataset: str, rival: str) -> dict[str, Any]:
-    """tabstream against ``rival`` on ``dataset`` over the splits both have: seeds, mean
-    scores, splits where tabstream is at least as good, and its mean loss in % of the rival's
+def compare(
+    by_seed: dict[int, list[dict[str, Any]]], dataset: str, rival: str, system: str = "tabstream"
+) -> dict[str, Any]:
+    """``system`` against ``rival`` on ``dataset`` over the splits both have: seeds, mean
+    scores, splits where ``system`` is at least as good, and its mean loss in % of the rival's
     mean (<= 0: not worse)."""
     both = {
         seed: r
         for seed, records in sorted(by_seed.items())
         for r in records
-        if r["dataset"] == dataset and beats(r, "tabstream", rival) is not None
+        if r["dataset"] == dataset and beats(r, system, rival) is not None
     }
     if not both:
         return {"seeds": []}
-    systems = ("tabstream", rival)
+    systems = (system, rival)
     means = {s: mean(r["systems"][s]["score"] for r in both.values()) for s in systems}
     metric = next(iter(both.values()))["metric"]
     of_means = {"metric": metric, "systems": {s: {"score": v} for s, v in means.items()}}
@@ -70,8 +74,8 @@ def compare(by_seed: dict[int, list[dict[str, Any]]], dataset: str, rival: str) 
         "seeds": list(both),
         "metric": metric,
         **means,
-        "ge": sum(bool(beats(r, "tabstream", rival)) for r in both.values()),
-        "loss_pct": loss_pct(of_means, "tabstream", rival),
+        "ge": sum(bool(beats(r, system, rival)) for r in both.values()),
+        "loss_pct": loss_pct(of_means, system, rival),
     }
 
 
@@ -118,14 +122,79 @@ def markdown(by_seed: dict[int, list[dict[str, Any]]], budget: float) -> str:
     return "\n".join(parts)
 
 
+def growth(
+    small: dict[int, list[dict[str, Any]]], large: dict[int, list[dict[str, Any]]], dataset: str
+) -> dict[str, Any]:
+    """tabstream at the larger budget (``large``) against itself at the smaller (``small``) on
+    ``dataset``, over the splits both budgets have: as ``compare``, with the budgets as the
+    systems ``"large"`` and ``"small"``."""
+
+    def scores(by_seed: dict[int, list[dict[str, Any]]]) -> dict[int, dict[str, Any]]:
+        return {seed: r for seed, recs in by_seed.items() for r in recs if r["dataset"] == dataset}
+
+    lo, hi = scores(small), scores(large)
+    paired = {
+        seed: {
+            "dataset": dataset,
+            "metric": hi[seed]["metric"],
+            "systems": {
+                "large": hi[seed]["systems"].get("tabstream", {}),
+                "small": lo[seed]["systems"].get("tabstream", {}),
+            },
+        }
+        for seed in sorted(set(lo) & set(hi))
+    }
+    return compare({seed: [r] for seed, r in paired.items()}, dataset, "small", system="large")
+
+
+def growth_markdown(
+    small: dict[int, list[dict[str, Any]]],
+    large: dict[int, list[dict[str, Any]]],
+    budgets: tuple[float, float],
+) -> str:
+    """The section comparing tabstream at the largest budget with itself at the smallest."""
+    lo, hi = (f"{b:g} s" for b in budgets)
+    datasets = list(dict.fromkeys(r["dataset"] for recs in large.values() for r in recs))
+    rows, ge_splits, n_splits = [], 0, 0
+    for dataset in datasets:
+        c = growth(small, large, dataset)
+        if c["seeds"]:
+            ge_splits, n_splits = ge_splits + c["ge"], n_splits + len(c["seeds"])
+            loss = c["loss_pct"]
+            rows.append(
+                [
+                    dataset,
+                    c["metric"],
+                    len(c["seeds"]),
+                    f"{c['small']:.4f}",
+                    f"{c['large']:.4f}",
+                    f"{c['ge']} of {len(c['seeds'])}",
+                    "-" if loss is None else f"{loss:+.2f} %",
+                ]
+            )
+    if not rows:
+        return ""
+    header = ["dataset", "metric", "splits", lo, hi, f"splits {hi} >= {lo}", "mean loss"]
+    return (
+        f"## tabstream: {hi} vs {lo}\n\nLoss: the {hi} mean's deficit in % of the {lo} mean "
+        "(negative: the larger budget is better).\n\n"
+        + md_table(header, rows)
+        + f"\n- tabstream at {hi} >= at {lo} on {ge_splits} of {n_splits} dataset splits\n"
+    )
+
+
 def main(argv: list[str]) -> int:
     """Write ``quality_splits.md`` from the stored split runs of each budget."""
     args = _args(argv)
-    sections = []
+    sections, stored = [], {}
     for budget in (float(b) for b in args.budgets.split(",")):
         by_seed = split_records(args.results, budget)
         if by_seed:
+            stored[budget] = by_seed
             sections.append(markdown(by_seed, budget))
+    lo, hi = min(stored, default=0.0), max(stored, default=0.0)
+    if lo < hi:
+        sections.append(growth_markdown(stored[lo], stored[hi], (lo, hi)))
     if not sections:
         print(f"no stored quality runs at {args.budgets} s in {args.results}")
         return 1

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from benchmarks.quality_splits import compare, main, split_records
+from benchmarks.quality_splits import compare, growth, main, split_records
 
 
 def _run(seed: int, budget: float, metric: str, **scores: float | None) -> dict[str, Any]:
@@ -60,3 +60,33 @@ def test_the_report_names_every_dataset_and_fails_without_runs(tmp_path: Path) -
     assert "on 1 of 1 datasets" in report
     assert "## Budget 60 s (seeds [0] stored)" in report
     assert "## Budget 300 s" not in report  # none stored at 300 s
+
+
+def test_the_larger_budget_is_compared_with_the_smaller_on_the_splits_both_ran(
+    tmp_path: Path,
+) -> None:
+    results = _store(
+        tmp_path,
+        {
+            "quality.json": _run(0, 60.0, "rmse", tabstream=2.0, autogluon=2.2),
+            "quality_seed1.json": _run(1, 60.0, "rmse", tabstream=3.0),
+            "quality_300.json": _run(0, 300.0, "rmse", tabstream=2.1, autogluon=2.0),
+            "quality_300_seed1.json": _run(1, 300.0, "rmse", tabstream=2.5),
+            "quality_300_seed2.json": _run(2, 300.0, "rmse", tabstream=9.0),
+        },
+    )
+    c = growth(split_records(results, 60.0), split_records(results, 300.0), "d")
+    assert c["seeds"] == [0, 1]  # seed 2 ran at 300 s only
+    assert (c["small"], c["large"], c["ge"]) == pytest.approx((2.5, 2.3, 1))
+    assert c["loss_pct"] == pytest.approx(-100 * 0.2 / 2.5)
+    assert main(["--results", str(results)]) == 0
+    report = (results / "quality_splits.md").read_text()
+    assert "## tabstream: 300 s vs 60 s" in report
+    assert "| d | rmse | 2 | 2.5000 | 2.3000 | 1 of 2 | -8.00 % |" in report
+    assert "tabstream at 300 s >= at 60 s on 1 of 2 dataset splits" in report
+
+
+def test_one_budget_alone_has_no_budget_comparison(tmp_path: Path) -> None:
+    _store(tmp_path, {"quality.json": _run(0, 60.0, "auc", tabstream=0.9, flaml=0.8)})
+    assert main(["--results", str(tmp_path)]) == 0
+    assert "vs 60 s" not in (tmp_path / "quality_splits.md").read_text()
