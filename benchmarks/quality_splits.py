@@ -79,6 +79,24 @@ def compare(
     }
 
 
+def _row(
+    dataset: str, c: dict[str, Any], system: str, rival: str, means: tuple[str, str] | None = None
+) -> list[Any]:
+    """A table row from ``compare``'s result: the means in the order ``means`` (default:
+    ``system``, ``rival``), splits where ``system`` is at least as good, its mean loss."""
+    loss = c["loss_pct"]
+    first, second = means or (system, rival)
+    return [
+        dataset,
+        c["metric"],
+        len(c["seeds"]),
+        f"{c[first]:.4f}",
+        f"{c[second]:.4f}",
+        f"{c['ge']} of {len(c['seeds'])}",
+        "-" if loss is None else f"{loss:+.2f} %",
+    ]
+
+
 def markdown(by_seed: dict[int, list[dict[str, Any]]], budget: float) -> str:
     """One budget's section: per rival, a table of mean test scores over the stored splits."""
     datasets = list(dict.fromkeys(r["dataset"] for recs in by_seed.values() for r in recs))
@@ -90,17 +108,7 @@ def markdown(by_seed: dict[int, list[dict[str, Any]]], budget: float) -> str:
             if c["seeds"]:
                 loss = c["loss_pct"]  # None: the rival's mean is 0
                 ge_mean += loss is not None and loss <= 0
-                rows.append(
-                    [
-                        dataset,
-                        c["metric"],
-                        len(c["seeds"]),
-                        f"{c['tabstream']:.4f}",
-                        f"{c[rival]:.4f}",
-                        f"{c['ge']} of {len(c['seeds'])}",
-                        "-" if loss is None else f"{loss:+.2f} %",
-                    ]
-                )
+                rows.append(_row(dataset, c, "tabstream", rival))
         if rows:
             label = LABELS[rival]
             parts.append(
@@ -160,18 +168,7 @@ def growth_markdown(
         c = growth(small, large, dataset)
         if c["seeds"]:
             ge_splits, n_splits = ge_splits + c["ge"], n_splits + len(c["seeds"])
-            loss = c["loss_pct"]
-            rows.append(
-                [
-                    dataset,
-                    c["metric"],
-                    len(c["seeds"]),
-                    f"{c['small']:.4f}",
-                    f"{c['large']:.4f}",
-                    f"{c['ge']} of {len(c['seeds'])}",
-                    "-" if loss is None else f"{loss:+.2f} %",
-                ]
-            )
+            rows.append(_row(dataset, c, "large", "small", means=("small", "large")))
     if not rows:
         return ""
     header = ["dataset", "metric", "splits", lo, hi, f"splits {hi} >= {lo}", "mean loss"]
