@@ -79,13 +79,10 @@ def compare(
     }
 
 
-def _row(
-    dataset: str, c: dict[str, Any], system: str, rival: str, means: tuple[str, str] | None = None
-) -> list[Any]:
-    """A table row from ``compare``'s result: the means in the order ``means`` (default:
-    ``system``, ``rival``), splits where ``system`` is at least as good, its mean loss."""
+def _row(dataset: str, c: dict[str, Any], first: str, second: str) -> list[Any]:
+    """A table row from ``compare``'s result: the means of ``first`` and ``second`` (its two
+    systems, in column order), the splits won and the mean loss."""
     loss = c["loss_pct"]
-    first, second = means or (system, rival)
     return [
         dataset,
         c["metric"],
@@ -168,7 +165,7 @@ def growth_markdown(
         c = growth(small, large, dataset)
         if c["seeds"]:
             ge_splits, n_splits = ge_splits + c["ge"], n_splits + len(c["seeds"])
-            rows.append(_row(dataset, c, "large", "small", means=("small", "large")))
+            rows.append(_row(dataset, c, "small", "large"))
     if not rows:
         return ""
     header = ["dataset", "metric", "splits", lo, hi, f"splits {hi} >= {lo}", "mean loss"]
