@@ -88,11 +88,13 @@ def test_column_handling_and_state_roundtrip() -> None:
     )
     pre = Preprocessor("tree", categorical={"code", "ts"}).fit(table)
     fm = pre.transform(table)
-    assert fm.names == ("ts__epoch", "ts__hour", "day__epoch", "day__dow", "flag", "code", "cat")
-    assert fm.categorical == (False, False, False, False, True, True, True)
+    names = ("ts__epoch", "ts__hour", "day__epoch", "day__dow", "day__day", "flag", "code", "cat")
+    assert fm.names == names
+    assert fm.categorical == (False,) * 5 + (True, True, True)
     assert fm.cardinalities == (2, 3, 2)
     assert fm.values[1, 0] == pytest.approx(ts[1].replace(tzinfo=dt.UTC).timestamp())
-    assert set(pre.dropped) == {"const", "empty", "ts__dow", "ts__month", "day__month"}
+    assert fm.values[:, 4].tolist() == [1, 2, 3, 9]
+    assert set(pre.dropped) == {"const", "empty", "ts__dow", "ts__day", "ts__month", "day__month"}
     state = json.loads(json.dumps(pre.state()))
     again = Preprocessor.from_state(state).transform(table)
     assert np.array_equal(again.values, fm.values, equal_nan=True) and again.names == fm.names

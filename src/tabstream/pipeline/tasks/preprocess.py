@@ -2,7 +2,7 @@
 
 Columns: numbers -> numeric; bool, strings and dictionaries -> categorical; integer columns named
 in ``categorical`` with at most 10 distinct values -> categorical; timestamps -> epoch seconds,
-hour, day of week and month (dates: epoch seconds, day of week, month). Columns that are all
+hour, day of week, day of month and month (dates: the same without the hour). Columns that are all
 missing or constant (one value, no missing cells) are dropped, as are unsupported types.
 Non-finite numbers count as missing.
 
@@ -35,7 +35,7 @@ class _Column:
 
     name: str
     source: str
-    derive: str  # "value" | "epoch" | "hour" | "dow" | "month" (numeric) | "cat"
+    derive: str  # "value" | "epoch" | "hour" | "dow" | "day" | "month" (numeric) | "cat"
     cat_type: CatType | None = None
     categories: list[Any] = field(default_factory=list)
     median: float = 0.0
@@ -110,7 +110,7 @@ class Preprocessor:
             self.dropped[name] = "all missing"
             return
         if pa.types.is_timestamp(typ) or pa.types.is_date(typ):
-            parts = ["epoch", "dow", "month"]
+            parts = ["epoch", "dow", "day", "month"]
             parts[1:1] = ["hour"] if pa.types.is_timestamp(typ) else []
             for part in parts:
                 self._fit_numeric(_Column(f"{name}__{part}", name, part), arr)
@@ -187,6 +187,7 @@ class Preprocessor:
 
 
 _CAT_ARROW: dict[str, pa.DataType] = {"string": pa.string(), "bool": pa.bool_(), "int": pa.int64()}
+_DATE_PARTS = {"hour": pc.hour, "dow": pc.day_of_week, "day": pc.day, "month": pc.month}
 
 
 def _plain_type(typ: pa.DataType) -> pa.DataType:
@@ -208,9 +209,8 @@ def _numeric(derive: str, arr: pa.ChunkedArray) -> np.ndarray:
         arr = arr.cast(typ)
     if derive == "epoch":
         out = _epoch_seconds(arr, typ)
-    elif derive in ("hour", "dow", "month"):
-        fn = {"hour": pc.hour, "dow": pc.day_of_week, "month": pc.month}[derive]
-        out = fn(arr).cast(pa.float64())
+    elif derive in _DATE_PARTS:
+        out = _DATE_PARTS[derive](arr).cast(pa.float64())
     else:
         out = arr.cast(pa.float64())
     x = np.asarray(pc.fill_null(out, np.nan).to_numpy(), dtype=np.float64)
