@@ -17,6 +17,7 @@ MODULES = (
     "distill",
     "predict",
     "family_costs",
+    "regression_costs",
     "quality",
     "quality_splits",
     "overhead",

@@ -88,3 +88,25 @@ def test_beyond_its_share_or_stretch_a_family_stays_out() -> None:
     assert "tabm" not in default_model_types(3000, 20, "cpu", False, budget)
     assert "xrfm" not in default_model_types(3000, 20, "cpu", False, xrfm / (1.1 * BUDGET_SHARE))
     assert "xrfm" in default_model_types(3000, 20, "cpu", False, xrfm / (0.9 * BUDGET_SHARE))
+
+
+def test_a_regression_fit_costs_its_regression_factor_times_the_binary_one() -> None:
+    forest = FitCost(((1000, 1.0), (4000, 8.0)), regression=3.0)
+    assert forest.seconds(1000, n_classes=0) == pytest.approx(3.0)
+    assert forest.seconds(1000, n_classes=2) == pytest.approx(1.0)
+    assert forest.seconds(1000, n_classes=5) == pytest.approx(1.0)
+    assert COST.seconds(1000, n_classes=0) == pytest.approx(1.0)
+
+
+def test_a_regression_forest_is_planned_at_its_regression_cost() -> None:
+    """bikeshare's shape at 60 s (6,916 rows, 5 folds, 2 threads): a regression random forest
+    trial (~20 s measured, every feature per split) overruns its 15 s share and stays out; the
+    same rows' binary one (~6 s) and the regression extra trees (~12 s) join."""
+    shape = (6916, 17, "cpu", False, 60.0, 5)
+    regression = default_model_types(*shape, n_classes=0, threads=2)
+    binary = default_model_types(*shape, n_classes=2, threads=2)
+    assert "randomforest" not in regression and "extratrees" in regression
+    assert {"randomforest", "extratrees"} <= set(binary)
+    assert trial_seconds("randomforest", 6916, 5, 0, 2) == pytest.approx(
+        CPU_FIT_COST["randomforest"].regression * trial_seconds("randomforest", 6916, 5, 2, 2)
+    )

@@ -28,15 +28,22 @@ class FitCost:
     like a power of the rows, steeper at the top for most families); ``parallel`` is the share of
     the fit that runs in parallel (Amdahl's law: ``t`` threads divide that share by ``t``);
     ``per_class``: boosting grows one tree per class and round, so a task of ``K`` > 2 classes
-    costs ``K`` times as much."""
+    costs ``K`` times as much; ``regression``: a regression fit (``n_classes`` 0) costs this many
+    times the binary one (a forest's regression defaults try every feature per split, not the
+    square root of them, and grow each tree to its leaf cap)."""
 
     points: tuple[tuple[int, float], ...]
     parallel: float = 0.0
     per_class: bool = False
+    regression: float = 1.0
 
     def seconds(self, n_rows: int, n_classes: int = 2, threads: int = 1) -> float:
-        """Expected wall seconds of one default fit on ``n_rows`` training rows."""
-        factor = n_classes if self.per_class and n_classes > 2 else 1
+        """Expected wall seconds of one default fit on ``n_rows`` training rows of a task with
+        ``n_classes`` classes (0: regression)."""
+        if n_classes == 0:
+            factor = self.regression
+        else:
+            factor = n_classes if self.per_class and n_classes > 2 else 1.0
         amdahl = (1.0 - self.parallel) + self.parallel / max(1, threads)
         return _loglog(self.points, max(1, n_rows)) * factor * amdahl
 
@@ -58,8 +65,12 @@ CPU_FIT_COST = {
     "lightgbm": FitCost(
         ((500, 0.025), (2000, 0.094), (8000, 0.339), (32000, 1.489)), 0.71, per_class=True
     ),
-    "extratrees": FitCost(((500, 0.505), (2000, 0.95), (8000, 2.516), (32000, 5.639)), 0.92),
-    "randomforest": FitCost(((500, 0.428), (2000, 0.878), (8000, 2.375), (32000, 8.426)), 0.77),
+    "extratrees": FitCost(
+        ((500, 0.505), (2000, 0.95), (8000, 2.516), (32000, 5.639)), 0.92, regression=2.0
+    ),
+    "randomforest": FitCost(
+        ((500, 0.428), (2000, 0.878), (8000, 2.375), (32000, 8.426)), 0.77, regression=4.0
+    ),
     "catboost": FitCost(
         ((500, 0.992), (2000, 1.812), (8000, 9.112), (32000, 37.896)), 0.88, per_class=True
     ),
@@ -68,7 +79,11 @@ CPU_FIT_COST = {
     "tabicl": FitCost(((1000, 12.0), (8000, 82.0))),
 }
 """Measured on 2 cores (``benchmarks/results/family_costs.md``); tabicl's is a guess (no
-weights here to measure it)."""
+weights here to measure it). The forests' ``regression`` factors are about the median, over
+three regression datasets, of a default regression fit's seconds over adult's binary one on as
+many rows (``benchmarks/results/regression_costs.md``). The boosted families plan regression at
+their binary cost: xgboost's and lightgbm's ratios there lie near 1, and catboost's vary with
+the data (0.1-0.8 there) more than with the task kind, so one factor would not plan it better."""
 SLOWEST = FitCost(((1000, 200.0), (8000, 1600.0)))
 """The cost assumed for a family without a measurement."""
 TIME_BOUNDED = frozenset({"tabm", "catboost"})
