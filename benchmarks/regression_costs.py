@@ -3,12 +3,12 @@
 ``python -m benchmarks.regression_costs [--families a,b] [--rows 5500] [--repeats 2]``
 
 ``family_costs`` measures each family on adult's binary task. For each family, this times one
-default fit (one thread, ``--rows`` training rows plus a quarter more for early stopping; the
-median of ``--repeats``) on
-adult's binary task and on three regression tasks: adult's ``age``, bikeshare's ``bikers`` and
-california's ``MedHouseVal``. The median of the three ratios (regression over adult binary) is
-the family's ``FitCost.regression`` where it is far from 1 (the forests: their regression
-defaults try every feature per split and grow each tree to its leaf cap).
+default fit (``family_costs.fit_seconds``: one thread, ``--rows`` training rows, the median of
+``--repeats``) on adult's binary task and on three regression tasks: adult's ``age``,
+bikeshare's ``bikers`` and california's ``MedHouseVal``. The median of the three ratios
+(regression over adult binary) is the family's ``FitCost.regression`` where it is far from 1
+(the forests: their regression defaults try every feature per split and grow each tree to its
+leaf cap).
 Writes ``benchmarks/results/regression_costs.json`` and ``.md``.
 """
 
@@ -16,23 +16,17 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
-
 from benchmarks._report import RESULTS, machine, md_table, write
+from benchmarks.family_costs import ADULT, fit_seconds
 from tabstream.pipeline.families import Families
 from tabstream.pipeline.families.costs import CPU_FIT_COST
 from tabstream.pipeline.options import FamilyOptions
-from tabstream.pipeline.tasks.prepare import prepare
-from tabstream.pipeline.tasks.preprocess import Preprocessor
-from tabstream.schemas import TrainerRunRequest
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 TASKS = (
-    ("adult", "binclass", "income"),
+    ADULT,
     ("adult", "regression", "age"),
     ("bikeshare", "regression", "bikers"),
     ("california_housing", "regression", "MedHouseVal"),
@@ -50,29 +44,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def fit_seconds(family: Any, dataset: str, kind: str, label: str, n: int, repeats: int) -> float:
-    """Median wall seconds of a default fit on ``n`` rows of ``dataset`` predicting ``label``."""
-    table = pq.read_table(DATA / f"{dataset}.parquet").slice(0, n + n // 4)
-    body = {"dataset_id": "00000000-0000-0000-0000-000000000000",
-            "task": {"task_kind": kind, "label_column": label}}  # fmt: skip
-    prepared = prepare(table, TrainerRunRequest.model_validate(body).task)
-    pre = Preprocessor(family.preprocessing).fit(prepared.features.slice(0, n))
-    X, X_val = (
-        pre.transform(prepared.features.slice(0, n)),
-        pre.transform(prepared.features.slice(n)),
-    )
-    params = family.default_params(prepared.spec) | {"n_threads": 1}
-    times = []
-    for seed in range(repeats):
-        start = time.perf_counter()
-        family.fit(X, prepared.y[:n], X_val, prepared.y[n:], params, prepared.spec, "cpu", seed)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def measure(name: str, families: Families, n: int, repeats: int) -> dict[str, Any]:
     """One family's seconds on every task and its ratios to the binary baseline."""
-    seconds = [fit_seconds(families[name], *task, n, repeats) for task in TASKS]
+    seconds = [fit_seconds(families[name], n, repeats, 1, task) for task in TASKS]
     ratios = [s / seconds[0] for s in seconds[1:]]
     return {
         "family": name,
