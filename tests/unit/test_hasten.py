@@ -103,3 +103,12 @@ def test_the_plan_binds_when_its_default_trials_overrun_the_search() -> None:
     one = trial_seconds("xgboost", 4000, 5) + trial_seconds("catboost", 4000, 5)
     assert limits.plan_binds(["xgboost", "catboost"], 4000, 5, 2, 1, 3, 2.9 * one)
     assert not limits.plan_binds(["xgboost", "catboost"], 4000, 5, 2, 1, 3, 3.1 * one)
+
+
+def test_the_time_bounded_families_expected_past_the_per_fit_limit_are_cut_short() -> None:
+    names, shape = ["xgboost", "catboost", "tabm"], (6916, 5, 0, 2)
+    fit_s = {f: trial_seconds(f, *shape) / 5 for f in names}
+    below, above = min(fit_s["catboost"], fit_s["tabm"]), max(fit_s["catboost"], fit_s["tabm"])
+    assert limits.cut_short(names, *shape, 0.99 * below) == {"catboost", "tabm"}
+    assert limits.cut_short(names, *shape, 1.01 * above) == frozenset()
+    assert limits.cut_short(["xgboost"], *shape, 1e-6) == frozenset()

@@ -207,3 +207,28 @@ def test_a_binding_budget_prunes_and_names_it_in_the_notes(
     plain, plain_events = run_collect(store, ref, req, time_budget_s=3600.0)
     assert len(of_type(plain_events, "TrialCompleted")) == 12
     assert not any("pruned" in n for n in plain.notes)
+
+
+class _Starter:
+    """A RowSearch stand-in with three starting points that logs ``(row, trial)`` per step."""
+
+    def __init__(self, ctx: Any, index: int, ran: list[tuple[int, int]]) -> None:
+        self.ctx, self.row, self.ran = ctx, Row(index, f"family{index}"), ran
+        self.done, self.n_starting_points, self.durations = 0, 3, []
+
+    @property
+    def open(self) -> bool:
+        return self.done < self.ctx.n_trials
+
+    def step(self) -> None:
+        self.ran.append((self.row.index, self.done))
+        self.done += 1
+
+
+def test_a_row_the_budget_will_cut_short_starts_its_starting_points_a_round_late() -> None:
+    ctx = _ctx()
+    ctx.cut_short = frozenset({"family1"})
+    ran: list[tuple[int, int]] = []
+    sched._starting_points([_Starter(ctx, i, ran) for i in range(3)], _never)
+    assert sched.CUT_SHORT_DELAY == 1
+    assert ran == [(0, 0), (2, 0), (0, 1), (1, 0), (2, 1), (0, 2), (1, 1), (2, 2), (1, 2)]

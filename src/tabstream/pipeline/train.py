@@ -43,6 +43,7 @@ from tabstream.pipeline.families.choice import choose_model_types
 from tabstream.pipeline.families.limits import (
     bounded_note,
     cut_note,
+    cut_short,
     hastened_note,
     plan_binds,
     slowdowns,
@@ -284,6 +285,7 @@ def _limit_fits(ctx: SearchContext, rows: list[Row], budget: float, threads: int
         return []
     limit = ctx.fit_limit_s = fit_limit(budget, fits)
     ctx.slowdowns = slowdowns(ctx.families, names, n_rows, fits, n_classes, threads, limit)
+    ctx.cut_short = cut_short(names, n_rows, fits, n_classes, threads, limit)
     return bounded_note(budget, names, limit) + hastened_note(budget, ctx.slowdowns)
 
 

@@ -29,8 +29,7 @@ class FitCost:
     the fit that runs in parallel (Amdahl's law: ``t`` threads divide that share by ``t``);
     ``per_class``: boosting grows one tree per class and round, so a task of ``K`` > 2 classes
     costs ``K`` times as much; ``regression``: a regression fit (``n_classes`` 0) costs this many
-    times the binary one (a forest's regression defaults try every feature per split, not the
-    square root of them, and grow each tree to its leaf cap)."""
+    times the binary one."""
 
     points: tuple[tuple[int, float], ...]
     parallel: float = 0.0
@@ -60,16 +59,16 @@ def _loglog(points: tuple[tuple[int, float], ...], n: int) -> float:
 
 CPU_FIT_COST = {
     "xgboost": FitCost(
-        ((500, 0.033), (2000, 0.099), (8000, 0.31), (32000, 1.676)), 0.82, per_class=True
+        ((500, 0.033), (2000, 0.099), (8000, 0.31), (32000, 1.676)), 0.82, True, 2.6
     ),
     "lightgbm": FitCost(
-        ((500, 0.025), (2000, 0.094), (8000, 0.339), (32000, 1.489)), 0.71, per_class=True
+        ((500, 0.025), (2000, 0.094), (8000, 0.339), (32000, 1.489)), 0.71, True, 2.6
     ),
     "extratrees": FitCost(
-        ((500, 0.505), (2000, 0.95), (8000, 2.516), (32000, 5.639)), 0.92, regression=2.0
+        ((500, 0.505), (2000, 0.95), (8000, 2.516), (32000, 5.639)), 0.92, regression=1.5
     ),
     "randomforest": FitCost(
-        ((500, 0.428), (2000, 0.878), (8000, 2.375), (32000, 8.426)), 0.77, regression=4.0
+        ((500, 0.428), (2000, 0.878), (8000, 2.375), (32000, 8.426)), 0.77, regression=3.3
     ),
     "catboost": FitCost(
         ((500, 0.992), (2000, 1.812), (8000, 9.112), (32000, 37.896)), 0.88, per_class=True
@@ -79,11 +78,11 @@ CPU_FIT_COST = {
     "tabicl": FitCost(((1000, 12.0), (8000, 82.0))),
 }
 """Measured on 2 cores (``benchmarks/results/family_costs.md``); tabicl's is a guess (no
-weights here to measure it). The forests' ``regression`` factors are about the median, over
-three regression datasets, of a default regression fit's seconds over adult's binary one on as
-many rows (``benchmarks/results/regression_costs.md``). The boosted families plan regression at
-their binary cost: xgboost's and lightgbm's ratios there lie near 1, and catboost's vary with
-the data (0.1-0.8 there) more than with the task kind, so one factor would not plan it better."""
+weights here to measure it). ``regression`` is the median, over three regression datasets, of
+a default regression fit's seconds over adult's binary one on as many rows
+(``benchmarks/results/regression_costs.md``: boosting runs more rounds before early stopping on a
+continuous target, the forests try every feature per split); catboost's ratios spread from 0.6
+to 3.1 around a median of 0.8, so it plans regression at its binary cost."""
 SLOWEST = FitCost(((1000, 200.0), (8000, 1600.0)))
 """The cost assumed for a family without a measurement."""
 TIME_BOUNDED = frozenset({"tabm", "catboost"})

@@ -53,6 +53,19 @@ def slowdowns(
     return out
 
 
+def cut_short(
+    names: Iterable[str], n_rows: int, n_fits: int, n_classes: int, threads: int, limit_s: float
+) -> frozenset[str]:
+    """The time-bounded families of ``names`` whose default fit (``n_fits`` fits per trial on
+    ``n_rows`` rows) is expected to outlast the per-fit ``limit_s``: their fits stop there or
+    train hastened, either way weaker than a fit that converges."""
+    return frozenset(
+        name
+        for name in set(names) & TIME_BOUNDED
+        if trial_seconds(name, n_rows, n_fits, n_classes, threads) / n_fits > limit_s
+    )
+
+
 def bounded_note(budget: float, names: Iterable[str], limit_s: float) -> list[str]:
     """The note naming the families of ``names`` whose fits stop at the per-fit limit."""
     bounded = sorted(set(names) & TIME_BOUNDED)

@@ -72,6 +72,9 @@ class SearchContext:
     # ... and, per family that ``Hastens``, its default fit's expected seconds over that limit:
     # its fixed configurations (defaults, portfolio) train hastened when above 1.
     slowdowns: dict[str, float] = field(default_factory=dict)
+    # ... and the time-bounded families whose default fit is expected to outlast that limit
+    # (``limits.cut_short``): their starting points run a round late (``schedule``).
+    cut_short: frozenset[str] = frozenset()
     # Per family: the search's fits under that limit, and those it cut short (the fit said so:
     # ``budget.stopped_at_limit``).
     limited_fits: Counter[str] = field(default_factory=Counter)
