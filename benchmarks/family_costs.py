@@ -60,8 +60,8 @@ def fit_seconds(
 ) -> float:
     """Median wall seconds of a default fit on ``n`` rows of ``task``'s dataset (plus ``n // 4``
     for early stopping) on ``threads`` threads: its first rows, or with ``shuffle`` a seeded
-    sample (for a dataset stored in time or place order, whose next rows would stop early
-    stopping sooner than a fold of shuffled rows does)."""
+    sample (a dataset stored in time or place order has next rows unlike its first, which end
+    early stopping sooner than a shuffled fold's would)."""
     dataset, kind, label = task
     table = pq.read_table(DATA / f"{dataset}.parquet")
     if shuffle:

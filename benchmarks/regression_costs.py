@@ -62,7 +62,7 @@ def report(records: list[dict[str, Any]], n: int, repeats: int) -> str:
     rows = [
         [
             r["family"],
-            *(f"{s:.2f} s" for s in r["seconds"][:1]),
+            f"{r['seconds'][0]:.2f} s",
             *(f"{s:.2f} s (x{q:.2f})" for s, q in zip(r["seconds"][1:], r["ratios"], strict=True)),
             f"{r['median']:.2f}",
             f"{CPU_FIT_COST[r['family']].regression:g}",
