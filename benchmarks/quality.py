@@ -12,8 +12,9 @@ is scored on the 20 %: AUC (binclass), logloss (multiclass), RMSE (regression).
 - tabstream: the real pipeline (``pipeline.train.run`` on a LocalArtifactStore in a temp dir, the
   train part registered as Parquet) with ``time_budget_s=budget`` and one request policy for
   every dataset (``tabstream_request``): the default model set, ``n_trials`` as a mere upper
-  bound, 5 folds up to 10k rows else a holdout, a Caruana ensemble. The winner bundle is loaded
-  with ``load_bundle`` (digest checked) and predicts the test part.
+  bound, 5 folds (the engine itself switches to a holdout where a 5-fold trial would cost too
+  much of the budget: ``families.holdout_pays``), a Caruana ensemble. The winner bundle is
+  loaded with ``load_bundle`` (digest checked) and predicts the test part.
 - AutoGluon: ``TabularPredictor(...).fit(time_limit=budget, presets="medium_quality")`` on
   pandas frames (timestamps left for AutoGluon's own date features), in ``.venv-autogluon``
   (``benchmarks._autogluon_run``).
@@ -60,7 +61,6 @@ DATA = ROOT.parent / "shared" / "data"
 METRIC = {"binclass": "auc", "multiclass": "logloss", "regression": "rmse"}
 FLAML_METRIC = {"auc": "roc_auc", "logloss": "log_loss", "rmse": "rmse"}
 SYSTEMS = ("tabstream", "autogluon", "flaml", "xgboost")
-KFOLD_MAX_ROWS = 10_000
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -161,7 +161,7 @@ def frames(
 # --- systems -----------------------------------------------------------------------------------
 
 
-def tabstream_request(dataset_id: uuid.UUID, kind: str, label: str, n_rows: int, seed: int) -> Any:
+def tabstream_request(dataset_id: uuid.UUID, kind: str, label: str, seed: int) -> Any:
     """The one request policy used for every dataset (what a user would send)."""
     from tabstream.schemas.run import TrainerRunRequest
 
@@ -171,7 +171,7 @@ def tabstream_request(dataset_id: uuid.UUID, kind: str, label: str, n_rows: int,
             "task": {"task_kind": kind, "label_column": label},
             "model_types": None,
             "n_trials": 1000,
-            "n_splits": 5 if n_rows <= KFOLD_MAX_ROWS else None,
+            "n_splits": 5,
             "ensemble": True,
             "random_state": seed,
         }
@@ -198,7 +198,7 @@ def run_tabstream(
         dataset_id = uuid.uuid4()
         key = f"datasets/{dataset_id}.parquet"
         store.write_parquet(key, train)
-        request = tabstream_request(dataset_id, kind, label, train.num_rows, seed)
+        request = tabstream_request(dataset_id, kind, label, seed)
         start = time.monotonic()
         result = run(
             request,
