@@ -1,6 +1,7 @@
 """Under a CPU time budget, catboost's fixed configurations train hastened (a larger learning
-rate) when its default fit is expected to outlast the per-fit limit, instead of being cut
-short; sampled configurations and unbudgeted runs train as given."""
+rate) when its default fit is expected to outlast the seconds a fit aims at (``HASTE_HEADROOM``
+under the per-fit limit), instead of being cut short; sampled configurations and unbudgeted
+runs train as given."""
 
 from __future__ import annotations
 
@@ -56,7 +57,21 @@ def test_only_time_bounded_families_that_hasten_get_a_slowdown() -> None:
     assert not isinstance(families["tabm"], Hastens)
     got = limits.slowdowns(families, ["xgboost", "tabm", "catboost"], 4000, 5, 2, 1, 0.5)
     assert list(got) == ["catboost"]
-    assert got["catboost"] == pytest.approx(trial_seconds("catboost", 4000, 5) / 5 / 0.5)
+    fit_s = trial_seconds("catboost", 4000, 5) / 5
+    assert got["catboost"] == pytest.approx(fit_s / 0.5 * limits.HASTE_HEADROOM)
+
+
+def test_a_fit_planned_to_end_just_inside_the_limit_still_hastens(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # planned costs run short of a shuffled fold's fit: a fit planned at 90 % of the limit
+    # would be cut, so it aims HASTE_HEADROOM under it
+    monkeypatch.setattr(limits, "trial_seconds", lambda *a: 5 * 0.9 * 2.0)
+    got = limits.slowdowns(Families(), ["catboost"], 4000, 5, 2, 1, 2.0)
+    assert limits.HASTE_HEADROOM > 1.0
+    assert got["catboost"] == pytest.approx(0.9 * limits.HASTE_HEADROOM)
+    assert limits.haste_target(2.0) == pytest.approx(2.0 / limits.HASTE_HEADROOM)
+    assert limits.hastened_note(60.0, got, 2.0)
 
 
 def _default_trial_rate(tmp_path: Path, budget: float | None) -> tuple[float, list[str]]:
@@ -70,13 +85,16 @@ def _default_trial_rate(tmp_path: Path, budget: float | None) -> tuple[float, li
 def test_a_budgeted_run_hastens_catboosts_defaults_and_says_so(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # a default trial planned at 3 fits of 3 x the per-fit limit (2.5 s: 25 % of 30 s over 3
-    # fits); 2 such trials overrun the search's 25.5 s, so the budget binds
-    monkeypatch.setattr(limits, "trial_seconds", lambda *a: 3 * 3 * 2.5)
+    # a default trial planned at 3 fits of 2 x the per-fit limit (2.5 s: 25 % of 30 s over 3
+    # fits), 3 x the seconds a fit aims at; 2 such trials overrun the search's 25.5 s, so the
+    # budget binds
+    monkeypatch.setattr(limits, "HASTE_HEADROOM", 1.5)
+    monkeypatch.setattr(limits, "trial_seconds", lambda *a: 3 * 2 * 2.5)
     rate, notes = _default_trial_rate(tmp_path, 30.0)
     assert rate == pytest.approx(0.15)
     (note,) = [n for n in notes if "hastened" in n]
     assert "catboost (3.0 x)" in note
+    assert "1.7 s a fit aims at" in note
 
 
 def test_a_budget_the_planned_search_fits_in_hastens_nothing(

@@ -286,7 +286,7 @@ def _limit_fits(ctx: SearchContext, rows: list[Row], budget: float, threads: int
     limit = ctx.fit_limit_s = fit_limit(budget, fits)
     ctx.slowdowns = slowdowns(ctx.families, names, n_rows, fits, n_classes, threads, limit)
     ctx.cut_short = cut_short(names, n_rows, fits, n_classes, threads, limit)
-    return bounded_note(budget, names, limit) + hastened_note(budget, ctx.slowdowns)
+    return bounded_note(budget, names, limit) + hastened_note(budget, ctx.slowdowns, limit)
 
 
 def _folds(

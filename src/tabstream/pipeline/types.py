@@ -167,7 +167,8 @@ class Hastens(Protocol):
         self, params: Mapping[str, Any], slowdown: float, spec: ProblemSpec
     ) -> dict[str, Any]:
         """``params`` for a fit whose default configuration is expected to take ``slowdown``
-        times the per-fit limit (e.g. a larger learning rate); unchanged when it fits."""
+        times the seconds a fit aims at (``families.limits.haste_target``, under the per-fit
+        limit), e.g. a larger learning rate; unchanged when it fits."""
         ...
 
 

@@ -69,8 +69,8 @@ class SearchContext:
     # Under a time budget on a CPU: the seconds one fit of a ``costs.TIME_BOUNDED`` family may train
     # (``budget.fit_limit_s``), so that its trial fits ``BUDGET_SHARE`` of the budget.
     fit_limit_s: float | None = None
-    # ... and, per family that ``Hastens``, its default fit's expected seconds over that limit:
-    # its fixed configurations (defaults, portfolio) train hastened when above 1.
+    # ... and, per family that ``Hastens``, its default fit's expected seconds over those a fit
+    # aims at (``limits.haste_target``): its fixed configurations train hastened when above 1.
     slowdowns: dict[str, float] = field(default_factory=dict)
     # ... and the time-bounded families whose default fit is expected to outlast that limit
     # (``limits.cut_short``): their starting points run a round late (``schedule``).

@@ -268,7 +268,7 @@ def _hastened(
     ctx: SearchContext, family: Family, trial: optuna.Trial, params: dict[str, Any]
 ) -> dict[str, Any]:
     """A fixed configuration (defaults, portfolio) of a family that ``Hastens``, hastened
-    when its fits are expected to outlast the per-fit limit (``ctx.slowdowns``); sampled
+    when its fits are expected to outlast the seconds a fit aims at (``ctx.slowdowns``); sampled
     configurations train as sampled (the sampler learns what the limit costs them)."""
     slowdown = ctx.slowdowns.get(family.name, 1.0)
     fixed = trial.user_attrs.get(DEFAULTS_ATTR) or PORTFOLIO_ATTR in trial.user_attrs
