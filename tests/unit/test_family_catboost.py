@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any, cast
 
+import catboost
 import numpy as np
 import optuna
 import pytest
@@ -210,3 +211,19 @@ def test_cuda_trains_on_the_pinned_gpu_and_cpu_on_the_cpu() -> None:
     assert cpu["od_type"] == "Iter" and cpu["use_best_model"] and cpu["class_names"] == [0, 1]
     assert cpu["allow_writing_files"] is False
     assert all(FAMILY.supports(s, d) for s in SPECS.values() for d in ("cpu", "cuda"))
+
+
+@pytest.mark.parametrize("kind", list(SPECS))
+def test_the_default_bootstrap_is_catboosts_own(kind: str) -> None:
+    """The defaults name the bootstrap catboost picks by itself on CPU for the task (MVS for
+    binary and regression, Bayesian for multiclass), so the default trial trains as catboost's
+    default does."""
+    spec = SPECS[kind]
+    trained = _fit(kind, FAST | FAMILY.default_params(spec) | {"iterations": 5})
+    bare = catboost.CatBoost(catboost_params(FAST, spec, "cpu", 0, 1, False))
+    X, y = _data(kind)
+    bare.fit(X.values[:, 1:], y)
+    keys = ("bootstrap_type", "subsample", "bagging_temperature")
+    chosen = trained.model.get_all_params()
+    expected = bare.get_all_params()
+    assert {k: chosen.get(k) for k in keys} == {k: expected.get(k) for k in keys}
