@@ -87,10 +87,10 @@ def _row(dataset: str, c: dict[str, Any], first: str, second: str) -> list[Any]:
         dataset,
         c["metric"],
         len(c["seeds"]),
-        f"{c[first]:.4f}",
-        f"{c[second]:.4f}",
+        f"{c[first]:.5f}",
+        f"{c[second]:.5f}",
         f"{c['ge']} of {len(c['seeds'])}",
-        "-" if loss is None else f"{loss:+.2f} %",
+        "-" if loss is None else f"{loss:+.3f} %",
     ]
 
 

@@ -56,7 +56,7 @@ def test_the_report_names_every_dataset_and_fails_without_runs(tmp_path: Path) -
     _store(tmp_path, {"quality.json": _run(0, 60.0, "rmse", tabstream=2.0, autogluon=2.2)})
     assert main(["--results", str(tmp_path)]) == 0
     report = (tmp_path / "quality_splits.md").read_text()
-    assert "| d | rmse | 1 | 2.0000 | 2.2000 | 1 of 1 | -9.09 % |" in report
+    assert "| d | rmse | 1 | 2.00000 | 2.20000 | 1 of 1 | -9.091 % |" in report
     assert "on 1 of 1 datasets" in report
     assert "## Budget 60 s (seeds [0] stored)" in report
     assert "## Budget 300 s" not in report  # none stored at 300 s
@@ -82,7 +82,7 @@ def test_the_larger_budget_is_compared_with_the_smaller_on_the_splits_both_ran(
     assert main(["--results", str(results)]) == 0
     report = (results / "quality_splits.md").read_text()
     assert "## tabstream: 300 s vs 60 s" in report
-    assert "| d | rmse | 2 | 2.5000 | 2.3000 | 1 of 2 | -8.00 % |" in report
+    assert "| d | rmse | 2 | 2.50000 | 2.30000 | 1 of 2 | -8.000 % |" in report
     assert "tabstream at 300 s >= at 60 s on 1 of 2 dataset splits" in report
 
 
